@@ -1,0 +1,503 @@
+/*
+ * sfmtls-server: start-up, the ready line, signals. Everything else lives in
+ * the modules; main only wires them together and reports what went wrong.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "org.h"
+#include "pki.h"
+#include "tls.h"
+#include "worker.h"
+
+#define MAX_WORKERS 256
+#define PATH_LEN 4096
+/* PEM files we read at start (certificates, keys, CRLs, trust bundles). */
+#define MAX_PEM_FILE (16 * 1024 * 1024)
+
+extern char **environ;
+
+struct files {
+    char *chain, *key;
+    size_t chain_len, key_len;
+};
+
+static void path_join(char out[PATH_LEN], const char *dir, const char *name)
+{
+    snprintf(out, PATH_LEN, "%s/%s", dir, name);
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* The server certificate issued by the dev CA is kept while it is valid for
+ * another day and matches --public-host and --server-key; else it is issued
+ * again. A marker file records what it was issued for. */
+static int ensure_server_cert(const sfm_config *cfg, char err[SFM_PKI_ERR_LEN])
+{
+    char crt[PATH_LEN], key[PATH_LEN], marker[PATH_LEN], want[512];
+    path_join(crt, cfg->state_dir, "server.crt");
+    path_join(key, cfg->state_dir, "server.key");
+    path_join(marker, cfg->state_dir, "server.issued-for");
+    snprintf(want, sizeof(want), "%s %s\n", cfg->public_host,
+             cfg->server_key == SFM_SERVER_KEY_EC ? "ec" : "rsa2048");
+
+    char *have = NULL;
+    size_t have_len = 0;
+    int fresh = 0;
+    if (file_exists(crt) && file_exists(key) &&
+        sfm_pki_read_file(marker, 4096, &have, &have_len, err) == 0 && strcmp(have, want) == 0) {
+        char *pem = NULL;
+        size_t pem_len = 0;
+        sfm_der der[1];
+        size_t n = 0;
+        if (sfm_pki_read_file(crt, MAX_PEM_FILE, &pem, &pem_len, err) == 0 &&
+            sfm_pki_pem_certs(pem, pem_len, der, 1, &n, NULL, err) == 0 && n == 1) {
+            sfm_pki_facts f;
+            if (sfm_pki_facts_of(der[0].der, der[0].len, &f) == 0 && f.not_after > time(NULL) + 86400)
+                fresh = 1;
+            sfm_pki_ders_free(der, n);
+        }
+        free(pem);
+    }
+    free(have);
+    if (fresh)
+        return 0;
+
+    char prefix[PATH_LEN];
+    path_join(prefix, cfg->state_dir, "server");
+    const char *sans[] = {"localhost", "127.0.0.1", "::1", cfg->public_host};
+    size_t n_sans = strcmp(cfg->public_host, "localhost") == 0 ? 3 : 4;
+    sfm_pki_issue_opts o = {
+        .kind = SFM_PKI_SERVER,
+        .cn = cfg->public_host,
+        .sans = sans,
+        .n_sans = n_sans,
+        .days = 397,
+        .key = cfg->server_key == SFM_SERVER_KEY_EC ? SFM_PKI_KEY_EC_P256 : SFM_PKI_KEY_RSA2048,
+        .out_prefix = prefix,
+    };
+    int rc = sfm_pki_issue(cfg->state_dir, &o, err);
+    if (rc < 0)
+        return rc;
+    FILE *f = fopen(marker, "w");
+    if (f) {
+        fputs(want, f);
+        fclose(f);
+    }
+    sfm_log(SFM_LOG_INFO, "server_certificate_issued", "%s.crt for %s", prefix, cfg->public_host);
+    return 0;
+}
+
+static int load_server_files(const sfm_config *cfg, struct files *f, char err[SFM_PKI_ERR_LEN])
+{
+    char crt[PATH_LEN], key[PATH_LEN];
+    if (cfg->tls_cert) {
+        snprintf(crt, sizeof(crt), "%s", cfg->tls_cert);
+        snprintf(key, sizeof(key), "%s", cfg->tls_key);
+    } else {
+        path_join(crt, cfg->state_dir, "server.chain.pem");
+        path_join(key, cfg->state_dir, "server.key");
+    }
+    int rc = sfm_pki_read_file(crt, MAX_PEM_FILE, &f->chain, &f->chain_len, err);
+    if (rc == 0)
+        rc = sfm_pki_read_file(key, MAX_PEM_FILE, &f->key, &f->key_len, err);
+    if (rc < 0)
+        return rc;
+    return 0;
+}
+
+/* Trust anchors, CRLs and the CA certificates that sign CRLs. */
+struct trust_files {
+    sfm_pki_trust *anchors;
+    sfm_der crls[SFM_CONFIG_LIST_MAX];
+    int crl_is_pem[SFM_CONFIG_LIST_MAX];
+    size_t n_crls;
+    sfm_der issuers[SFM_CONFIG_LIST_MAX * 4];
+    size_t n_issuers;
+};
+
+static void trust_files_cleanup(struct trust_files *t)
+{
+    sfm_pki_trust_free(t->anchors);
+    sfm_pki_ders_free(t->crls, t->n_crls);
+    sfm_pki_ders_free(t->issuers, t->n_issuers);
+}
+
+static int add_issuers_from(struct trust_files *t, const char *pem, size_t len, char err[SFM_PKI_ERR_LEN])
+{
+    size_t max = sizeof(t->issuers) / sizeof(t->issuers[0]) - t->n_issuers;
+    size_t n = 0;
+    int rc = sfm_pki_pem_certs(pem, len, t->issuers + t->n_issuers, max, &n, NULL, err);
+    if (rc == 0)
+        t->n_issuers += n;
+    return rc;
+}
+
+static int load_trust(const sfm_config *cfg, struct trust_files *t, char err[SFM_PKI_ERR_LEN])
+{
+    char path[PATH_LEN];
+    int rc = sfm_pki_trust_new(&t->anchors);
+    if (rc < 0)
+        return rc;
+    size_t skipped = 0;
+    path_join(path, cfg->state_dir, "ca.pem");
+    rc = sfm_pki_trust_add_file(t->anchors, path, &skipped, err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < cfg->trust.n; i++) {
+        skipped = 0;
+        rc = sfm_pki_trust_add_file(t->anchors, cfg->trust.v[i], &skipped, err);
+        if (rc < 0) {
+            char msg[SFM_PKI_ERR_LEN];
+            snprintf(msg, sizeof(msg), "--trust %s: %s", cfg->trust.v[i], err);
+            snprintf(err, SFM_PKI_ERR_LEN, "%s", msg);
+            return rc;
+        }
+        if (skipped)
+            sfm_log(SFM_LOG_WARN, "trust_skipped",
+                    "--trust %s: %zu certificate(s) ignored: only self-signed CA certificates "
+                    "become anchors (Salesforce trusts only root CAs)",
+                    cfg->trust.v[i], skipped);
+    }
+    /* The dev CA's intermediate may sign CRLs; so may any CA certificate
+     * placed in a --crl file next to its CRL. */
+    char *pem = NULL;
+    size_t len = 0;
+    path_join(path, cfg->state_dir, "intermediate.pem");
+    if (sfm_pki_read_file(path, MAX_PEM_FILE, &pem, &len, err) == 0) {
+        rc = add_issuers_from(t, pem, len, err);
+        free(pem);
+        if (rc < 0)
+            return rc;
+    }
+    for (size_t i = 0; i < cfg->crl.n; i++) {
+        rc = sfm_pki_read_file(cfg->crl.v[i], MAX_PEM_FILE, &pem, &len, err);
+        if (rc < 0) {
+            char msg[SFM_PKI_ERR_LEN];
+            snprintf(msg, sizeof(msg), "--crl %s: %s", cfg->crl.v[i], err);
+            snprintf(err, SFM_PKI_ERR_LEN, "%s", msg);
+            return rc;
+        }
+        int is_pem = strstr(pem, "-----BEGIN") != NULL;
+        if (is_pem && !strstr(pem, "-----BEGIN X509 CRL-----")) {
+            snprintf(err, SFM_PKI_ERR_LEN, "--crl %s: no X509 CRL block in this PEM file",
+                     cfg->crl.v[i]);
+            free(pem);
+            return -EINVAL;
+        }
+        if (is_pem && (rc = add_issuers_from(t, pem, len, err)) < 0) {
+            free(pem);
+            return rc;
+        }
+        t->crls[t->n_crls].der = (unsigned char *)pem;
+        t->crls[t->n_crls].len = len;
+        t->crl_is_pem[t->n_crls] = is_pem;
+        t->n_crls++;
+    }
+    return 0;
+}
+
+static int parse_numeric_host(const char *addr, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    char portstr[8];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    int rc = getaddrinfo(addr, portstr, &hints, &res);
+    if (rc != 0)
+        return -EINVAL;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* Opens one listening socket; all workers bind the same port (SO_REUSEPORT). */
+static int open_listener(const char *addr, int port, int *real_port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (parse_numeric_host(addr, port, &ss, &len) < 0)
+        return -EINVAL;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    struct sockaddr_storage got;
+    socklen_t got_len = sizeof(got);
+    if (getsockname(fd, (struct sockaddr *)&got, &got_len) == 0)
+        *real_port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
+                                                    : ((struct sockaddr_in6 *)&got)->sin6_port);
+    return fd;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int ensure_dir(const char *dir)
+{
+    if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+        return 0;
+    return -errno;
+}
+
+int main(int argc, char **argv)
+{
+    sfm_config cfg;
+    enum sfm_config_action action;
+    char err[SFM_CONFIG_ERR_LEN];
+    if (sfm_config_parse(&cfg, argc, argv, environ, &action, err) < 0) {
+        fprintf(stderr, "sfmtls-server: %s\nTry 'sfmtls-server --help'.\n", err);
+        return 2;
+    }
+    if (action == SFM_CONFIG_HELP) {
+        fputs(sfm_config_usage(), stdout);
+        sfm_config_cleanup(&cfg);
+        return 0;
+    }
+    if (action == SFM_CONFIG_VERSION) {
+        printf("sfmtls-server %s (wolfSSL %s, system build; libmicrohttpd %s)\n", SFMTLS_VERSION,
+               LIBWOLFSSL_VERSION_STRING, "0.9");
+        sfm_config_cleanup(&cfg);
+        return 0;
+    }
+    sfm_log_init(cfg.log_format);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+
+    int status = 1;
+    sfm_org *org = NULL;
+    sfm_tls_shared *tls = NULL;
+    struct files files = {0};
+    struct trust_files trust = {0};
+    sfm_worker *workers[MAX_WORKERS] = {0};
+    int n_workers = 0;
+    int listen_fds[MAX_WORKERS][SFM_WORKER_MAX_LISTEN];
+    enum sfm_listener kinds[SFM_WORKER_MAX_LISTEN];
+    size_t n_listen = 0;
+    char pki_err[SFM_PKI_ERR_LEN] = "";
+    static char org_err[16384];
+    sfm_der *anchors = NULL; /* borrowed from trust.anchors */
+    size_t n_anchors = 0;
+
+    if (sfm_org_load(&org, cfg.fixtures, org_err, sizeof(org_err)) < 0) {
+        fprintf(stderr, "sfmtls-server: the fixture cannot be loaded:\n%s\n", org_err);
+        goto out;
+    }
+    if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+        fprintf(stderr, "sfmtls-server: wolfSSL_Init failed\n");
+        goto out;
+    }
+    int rc = ensure_dir(cfg.state_dir);
+    if (rc < 0) {
+        fprintf(stderr, "sfmtls-server: --state-dir %s: %s\n", cfg.state_dir, strerror(-rc));
+        goto out;
+    }
+    if (!sfm_pki_ca_exists(cfg.state_dir)) {
+        if (sfm_pki_ca_init(cfg.state_dir, SFM_PKI_KEY_EC_P256, pki_err) < 0) {
+            fprintf(stderr, "sfmtls-server: cannot create the dev CA in %s: %s\n", cfg.state_dir, pki_err);
+            goto out;
+        }
+        sfm_log(SFM_LOG_INFO, "dev_ca_created", "%s/ca.pem: clients trust this root", cfg.state_dir);
+    }
+    if (!cfg.tls_cert && ensure_server_cert(&cfg, pki_err) < 0) {
+        fprintf(stderr, "sfmtls-server: cannot issue the server certificate: %s\n", pki_err);
+        goto out;
+    }
+    if (load_server_files(&cfg, &files, pki_err) < 0) {
+        fprintf(stderr, "sfmtls-server: server certificate: %s\n", pki_err);
+        goto out;
+    }
+    if (load_trust(&cfg, &trust, pki_err) < 0) {
+        fprintf(stderr, "sfmtls-server: %s\n", pki_err);
+        goto out;
+    }
+
+    n_anchors = sfm_pki_trust_count(trust.anchors);
+    anchors = calloc(n_anchors ? n_anchors : 1, sizeof(*anchors));
+    if (!anchors) {
+        fprintf(stderr, "sfmtls-server: out of memory\n");
+        goto out;
+    }
+    for (size_t i = 0; i < n_anchors; i++)
+        anchors[i] = *sfm_pki_trust_at(trust.anchors, i);
+    sfm_tls_settings ts = {
+        .cert_chain_pem = files.chain,
+        .cert_chain_len = files.chain_len,
+        .key_pem = files.key,
+        .key_len = files.key_len,
+        .anchors = anchors,
+        .n_anchors = n_anchors,
+        .crls = trust.crls,
+        .crl_is_pem = trust.crl_is_pem,
+        .n_crls = trust.n_crls,
+        .crl_issuers = trust.issuers,
+        .n_crl_issuers = trust.n_issuers,
+        .client_cert_required = cfg.client_cert == SFM_CLIENT_CERT_REQUIRED,
+        .cert_failure_alert = cfg.cert_failure == SFM_CERT_FAILURE_ALERT,
+        .allow_no_eku = cfg.allow_no_eku,
+    };
+    char tls_err[SFM_TLS_ERR_LEN];
+    if (sfm_tls_shared_new(&tls, &ts, tls_err) < 0) {
+        fprintf(stderr, "sfmtls-server: TLS: %s\n", tls_err);
+        goto out;
+    }
+
+    n_workers = cfg.workers > MAX_WORKERS ? MAX_WORKERS : cfg.workers;
+    int ports[2] = {cfg.mtls_port, cfg.port};
+    const char *first_addr = NULL;
+    for (int l = 0; l < 2; l++) {
+        for (size_t b = 0; b < cfg.bind.n; b++) {
+            const char *addr = cfg.bind.v[b];
+            if (n_listen == SFM_WORKER_MAX_LISTEN)
+                break;
+            int opened = 0;
+            for (int wi = 0; wi < n_workers; wi++) {
+                int real = ports[l];
+                int fd = open_listener(addr, ports[l], &real);
+                if (fd < 0) {
+                    if (wi == 0 && cfg.bind_is_default && strchr(addr, ':') &&
+                        (fd == -EADDRNOTAVAIL || fd == -EAFNOSUPPORT)) {
+                        if (l == 0)
+                            sfm_log(SFM_LOG_WARN, "bind_skipped", "%s: no IPv6 on this host", addr);
+                        break;
+                    }
+                    fprintf(stderr, "sfmtls-server: cannot listen on %s port %d (%s): %s\n", addr,
+                            ports[l], l == 0 ? "--mtls-port" : "--port", strerror(-fd));
+                    for (int k = 0; k < wi; k++)
+                        close(listen_fds[k][n_listen]);
+                    goto close_listeners;
+                }
+                listen_fds[wi][n_listen] = fd;
+                ports[l] = real;
+                opened = 1;
+            }
+            if (opened) {
+                kinds[n_listen++] = (enum sfm_listener)l;
+                if (!first_addr)
+                    first_addr = addr;
+            }
+        }
+    }
+    if (n_listen == 0) {
+        fprintf(stderr, "sfmtls-server: no address to listen on\n");
+        goto out;
+    }
+
+    sfm_app app = {.org = org};
+    for (int wi = 0; wi < n_workers; wi++) {
+        sfm_worker_opts o = {
+            .id = wi,
+            .n_listen = n_listen,
+            .tls = tls,
+            .app = &app,
+            .handshake_timeout_ms = cfg.handshake_timeout * 1000,
+            .idle_timeout_ms = cfg.idle_timeout * 1000,
+        };
+        memcpy(o.listen_fds, listen_fds[wi], n_listen * sizeof(int));
+        memcpy(o.listen_kinds, kinds, n_listen * sizeof(kinds[0]));
+        char werr[SFM_WORKER_ERR_LEN];
+        if (sfm_worker_new(&workers[wi], &o, werr) < 0) {
+            fprintf(stderr, "sfmtls-server: worker %d: %s\n", wi, werr);
+            for (int k = wi + 1; k < n_workers; k++)
+                for (size_t j = 0; j < n_listen; j++)
+                    close(listen_fds[k][j]);
+            goto stop_workers;
+        }
+    }
+
+    /* Signals go to this thread only: block them before the workers start. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    for (int wi = 0; wi < n_workers; wi++) {
+        if (sfm_worker_start(workers[wi]) < 0) {
+            fprintf(stderr, "sfmtls-server: cannot start worker %d\n", wi);
+            goto stop_workers;
+        }
+    }
+
+    const char *open_b = strchr(first_addr, ':') ? "[" : "", *close_b = strchr(first_addr, ':') ? "]" : "";
+    printf("sfmtls ready mtls=https://%s%s%s:%d standard=https://%s%s%s:%d\n", open_b, first_addr,
+           close_b, ports[0], open_b, first_addr, close_b, ports[1]);
+    fflush(stdout);
+    sfm_log(SFM_LOG_INFO, "ready", "%d worker(s), org %s (%s), state %s", n_workers, org->name,
+            org->id, cfg.state_dir);
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            sfm_log(SFM_LOG_WARN, "reload_unavailable", "SIGHUP: this version does not reload; restart instead");
+            continue;
+        }
+        sfm_log(SFM_LOG_INFO, "stopping", "%s: finishing requests in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        break;
+    }
+    status = 0;
+
+stop_workers:
+    for (int wi = 0; wi < n_workers; wi++)
+        if (workers[wi])
+            sfm_worker_stop(workers[wi]);
+    for (int wi = 0; wi < n_workers; wi++)
+        sfm_worker_free(workers[wi]);
+    goto out;
+
+close_listeners:
+    for (int wi = 0; wi < n_workers; wi++)
+        for (size_t j = 0; j < n_listen; j++)
+            close(listen_fds[wi][j]);
+
+out:
+    sfm_tls_shared_free(tls);
+    free(anchors);
+    trust_files_cleanup(&trust);
+    free(files.chain);
+    if (files.key)
+        memset(files.key, 0, files.key_len);
+    free(files.key);
+    sfm_org_free(org);
+    sfm_config_cleanup(&cfg);
+    wolfSSL_Cleanup();
+    return status;
+}

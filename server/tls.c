@@ -1,0 +1,656 @@
+#include "tls.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/openssl/evp.h>
+#include <wolfssl/openssl/x509v3.h>
+#include <wolfssl/wolfcrypt/aes.h>
+#include <wolfssl/wolfcrypt/random.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#include "pki.h"
+
+/* Salesforce's suites (SPEC section 2): all five TLS 1.3 suites, and the
+ * ECDHE TLS 1.2 suites of its published list in its order. */
+#define TLS13_SUITES                                                                   \
+    "TLS13-AES256-GCM-SHA384:TLS13-AES128-GCM-SHA256:TLS13-AES128-CCM-SHA256:"         \
+    "TLS13-AES128-CCM-8-SHA256:TLS13-CHACHA20-POLY1305-SHA256"
+#define TLS12_RSA_SUITES                                                               \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-SHA384:" \
+    "ECDHE-RSA-AES128-SHA256"
+#define TLS12_EC_SUITES                                                                \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:"                     \
+    "ECDHE-ECDSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA256"
+
+/* Session tickets carry, after wolfSSL's own state, this many bytes of ours:
+ * the id of the layer-1 outcome in the ticket table, the listener, and
+ * whether there was a client certificate. wolfSSL leaves 32 bytes of room. */
+#define TICKET_SUFFIX 16
+#define TICKET_NONCE 12
+#define TICKET_TAG 16
+/* Layer-1 outcomes that resumed sessions can recover. An evicted one makes
+ * the resumption fail over to a full handshake, which is always correct. */
+#define TICKET_SLOTS 16384u
+
+struct ticket_slot {
+    uint64_t id;
+    sfm_cert_info *ci;
+};
+
+struct sfm_tls_shared {
+    char *chain;
+    size_t chain_len;
+    char *key;
+    size_t key_len;
+    sfm_der *anchors;
+    size_t n_anchors;
+    sfm_der *crls;
+    int *crl_is_pem;
+    size_t n_crls;
+    sfm_der *crl_issuers;
+    size_t n_crl_issuers;
+    int required, alert, allow_no_eku;
+
+    unsigned char ticket_key[32];
+    unsigned char key_name[WOLFSSL_TICKET_NAME_SZ];
+    pthread_mutex_t lock; /* guards the ticket table below, nothing else */
+    uint64_t next_id;
+    struct ticket_slot *slots;
+};
+
+struct sfm_tls_ctx {
+    WOLFSSL_CTX *wctx;
+    sfm_tls_shared *sh;
+    enum sfm_listener listener;
+    int cm_clean_size;       /* wolfSSL's size of a certificate manager holding the anchors only */
+    WC_RNG rng;
+    int rng_ok;
+    Aes aes;
+    int aes_ok;
+};
+
+const char *sfm_listener_name(enum sfm_listener l)
+{
+    switch (l) {
+    case SFM_LISTENER_MTLS: return "mtls";
+    case SFM_LISTENER_STANDARD: return "standard";
+    }
+    return "mtls";
+}
+
+sfm_cert_info *sfm_cert_info_ref(sfm_cert_info *ci)
+{
+    if (ci)
+        atomic_fetch_add_explicit(&ci->refs, 1, memory_order_relaxed);
+    return ci;
+}
+
+void sfm_cert_info_unref(sfm_cert_info *ci)
+{
+    if (ci && atomic_fetch_sub_explicit(&ci->refs, 1, memory_order_acq_rel) == 1)
+        free(ci);
+}
+
+static int dup_blobs(sfm_der **out, const sfm_der *src, size_t n)
+{
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    sfm_der *d = calloc(n, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        d[i].der = malloc(src[i].len ? src[i].len : 1);
+        if (!d[i].der) {
+            sfm_pki_ders_free(d, i);
+            free(d);
+            return -ENOMEM;
+        }
+        memcpy(d[i].der, src[i].der, src[i].len);
+        d[i].len = src[i].len;
+    }
+    *out = d;
+    return 0;
+}
+
+int sfm_tls_shared_new(sfm_tls_shared **out, const sfm_tls_settings *s, char err[SFM_TLS_ERR_LEN])
+{
+    sfm_tls_shared *sh = calloc(1, sizeof(*sh));
+    int rc = -ENOMEM;
+    WC_RNG rng;
+    int rng_ok = 0;
+    if (!sh)
+        goto fail;
+    pthread_mutex_init(&sh->lock, NULL);
+    sh->chain = malloc(s->cert_chain_len + 1);
+    sh->key = malloc(s->key_len + 1);
+    sh->slots = calloc(TICKET_SLOTS, sizeof(*sh->slots));
+    if (!sh->chain || !sh->key || !sh->slots)
+        goto fail;
+    memcpy(sh->chain, s->cert_chain_pem, s->cert_chain_len);
+    sh->chain_len = s->cert_chain_len;
+    memcpy(sh->key, s->key_pem, s->key_len);
+    sh->key_len = s->key_len;
+    if (dup_blobs(&sh->anchors, s->anchors, s->n_anchors) < 0 ||
+        dup_blobs(&sh->crls, s->crls, s->n_crls) < 0 ||
+        dup_blobs(&sh->crl_issuers, s->crl_issuers, s->n_crl_issuers) < 0)
+        goto fail;
+    sh->n_anchors = s->n_anchors;
+    sh->n_crls = s->n_crls;
+    sh->n_crl_issuers = s->n_crl_issuers;
+    if (s->n_crls) {
+        sh->crl_is_pem = calloc(s->n_crls, sizeof(int));
+        if (!sh->crl_is_pem)
+            goto fail;
+        memcpy(sh->crl_is_pem, s->crl_is_pem, s->n_crls * sizeof(int));
+    }
+    sh->required = s->client_cert_required;
+    sh->alert = s->cert_failure_alert;
+    sh->allow_no_eku = s->allow_no_eku;
+
+    if (wc_InitRng(&rng) != 0) {
+        snprintf(err, SFM_TLS_ERR_LEN, "cannot start wolfCrypt's random generator");
+        rc = -EIO;
+        goto fail;
+    }
+    rng_ok = 1;
+    if (wc_RNG_GenerateBlock(&rng, sh->ticket_key, sizeof(sh->ticket_key)) != 0 ||
+        wc_RNG_GenerateBlock(&rng, sh->key_name, sizeof(sh->key_name)) != 0) {
+        snprintf(err, SFM_TLS_ERR_LEN, "cannot generate the session ticket key");
+        rc = -EIO;
+        goto fail;
+    }
+    wc_FreeRng(&rng);
+    *out = sh;
+    return 0;
+
+fail:
+    if (rng_ok)
+        wc_FreeRng(&rng);
+    if (rc == -ENOMEM)
+        snprintf(err, SFM_TLS_ERR_LEN, "out of memory");
+    sfm_tls_shared_free(sh);
+    return rc;
+}
+
+void sfm_tls_shared_free(sfm_tls_shared *sh)
+{
+    if (!sh)
+        return;
+    if (sh->slots) {
+        for (size_t i = 0; i < TICKET_SLOTS; i++)
+            sfm_cert_info_unref(sh->slots[i].ci);
+        free(sh->slots);
+    }
+    pthread_mutex_destroy(&sh->lock);
+    free(sh->chain);
+    if (sh->key)
+        memset(sh->key, 0, sh->key_len);
+    free(sh->key);
+    sfm_pki_ders_free(sh->anchors, sh->n_anchors);
+    free(sh->anchors);
+    sfm_pki_ders_free(sh->crls, sh->n_crls);
+    free(sh->crls);
+    free(sh->crl_is_pem);
+    sfm_pki_ders_free(sh->crl_issuers, sh->n_crl_issuers);
+    free(sh->crl_issuers);
+    memset(sh->ticket_key, 0, sizeof(sh->ticket_key));
+    free(sh);
+}
+
+static uint64_t ticket_table_put(sfm_tls_shared *sh, sfm_cert_info *ci)
+{
+    pthread_mutex_lock(&sh->lock);
+    uint64_t id = ++sh->next_id;
+    struct ticket_slot *s = &sh->slots[id % TICKET_SLOTS];
+    sfm_cert_info *old = s->ci;
+    s->id = id;
+    s->ci = sfm_cert_info_ref(ci);
+    pthread_mutex_unlock(&sh->lock);
+    sfm_cert_info_unref(old);
+    return id;
+}
+
+static sfm_cert_info *ticket_table_get(sfm_tls_shared *sh, uint64_t id)
+{
+    sfm_cert_info *ci = NULL;
+    pthread_mutex_lock(&sh->lock);
+    struct ticket_slot *s = &sh->slots[id % TICKET_SLOTS];
+    if (s->id == id)
+        ci = sfm_cert_info_ref(s->ci);
+    pthread_mutex_unlock(&sh->lock);
+    return ci;
+}
+
+/*
+ * Session tickets are sealed with AES-256-GCM under a key that lives only in
+ * this process, and carry the id of the full handshake's layer-1 outcome. A
+ * ticket from another listener, another process, or whose outcome is gone is
+ * rejected, and the client then gets a full handshake (SPEC section 2).
+ */
+static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
+                     unsigned char iv[WOLFSSL_TICKET_IV_SZ], unsigned char mac[WOLFSSL_TICKET_MAC_SZ],
+                     int enc, unsigned char *ticket, int in_len, int *out_len, void *user)
+{
+    sfm_tls_ctx *ctx = user;
+    sfm_tls_shared *sh = ctx->sh;
+    sfm_tls_conn *t = wolfSSL_get_app_data(ssl);
+    if (!t || !ctx->aes_ok || !ctx->rng_ok)
+        return WOLFSSL_TICKET_RET_REJECT;
+
+    if (enc) {
+        if (in_len < 0 || *out_len < in_len + TICKET_SUFFIX)
+            return WOLFSSL_TICKET_RET_FATAL;
+        if (t->cert && !t->ticket_id)
+            t->ticket_id = ticket_table_put(sh, t->cert);
+        unsigned char *suffix = ticket + in_len;
+        uint64_t id = t->cert ? t->ticket_id : 0;
+        memset(suffix, 0, TICKET_SUFFIX);
+        memcpy(suffix, &id, sizeof(id));
+        suffix[8] = (unsigned char)ctx->listener;
+        suffix[9] = t->cert != NULL;
+        memcpy(key_name, sh->key_name, WOLFSSL_TICKET_NAME_SZ);
+        memset(iv, 0, WOLFSSL_TICKET_IV_SZ);
+        memset(mac, 0, WOLFSSL_TICKET_MAC_SZ);
+        if (wc_RNG_GenerateBlock(&ctx->rng, iv, TICKET_NONCE) != 0)
+            return WOLFSSL_TICKET_RET_FATAL;
+        int len = in_len + TICKET_SUFFIX;
+        if (wc_AesGcmEncrypt(&ctx->aes, ticket, ticket, (word32)len, iv, TICKET_NONCE, mac,
+                             TICKET_TAG, key_name, WOLFSSL_TICKET_NAME_SZ) != 0)
+            return WOLFSSL_TICKET_RET_FATAL;
+        *out_len = len;
+        return WOLFSSL_TICKET_RET_OK;
+    }
+
+    if (memcmp(key_name, sh->key_name, WOLFSSL_TICKET_NAME_SZ) != 0 || in_len < TICKET_SUFFIX)
+        return WOLFSSL_TICKET_RET_REJECT;
+    if (wc_AesGcmDecrypt(&ctx->aes, ticket, ticket, (word32)in_len, iv, TICKET_NONCE, mac,
+                         TICKET_TAG, key_name, WOLFSSL_TICKET_NAME_SZ) != 0)
+        return WOLFSSL_TICKET_RET_REJECT;
+    const unsigned char *suffix = ticket + in_len - TICKET_SUFFIX;
+    uint64_t id;
+    memcpy(&id, suffix, sizeof(id));
+    if (suffix[8] != (unsigned char)ctx->listener)
+        return WOLFSSL_TICKET_RET_REJECT;
+    sfm_cert_info *ci = NULL;
+    if (suffix[9]) {
+        ci = ticket_table_get(sh, id);
+        if (!ci)
+            return WOLFSSL_TICKET_RET_REJECT;
+    } else if (sh->required && ctx->listener == SFM_LISTENER_MTLS) {
+        return WOLFSSL_TICKET_RET_REJECT;
+    }
+    sfm_cert_info_unref(t->cert);
+    t->cert = ci;
+    t->ticket_id = id;
+    *out_len = in_len - TICKET_SUFFIX;
+    return WOLFSSL_TICKET_RET_OK;
+}
+
+static sfm_cert_info *cert_info_new(const unsigned char *der, size_t len, int chain_len)
+{
+    sfm_cert_info *ci = malloc(sizeof(*ci) + len);
+    if (!ci)
+        return NULL;
+    atomic_init(&ci->refs, 1);
+    ci->reason = SFM_L1_OK;
+    ci->flags = 0;
+    ci->chain_len = chain_len;
+    ci->der_len = len;
+    memcpy(ci->der, der, len);
+    if (sfm_pki_sha256_hex(der, len, ci->sha256) != 0)
+        ci->sha256[0] = '\0';
+    return ci;
+}
+
+/*
+ * Layer 1. wolfSSL calls this for every certificate the client sent, root-most
+ * first, the leaf (depth 0) last, whether it verified or not. It records the
+ * problems; it never prints. In `page` mode it accepts, so that the handshake
+ * completes and the HTTP layer answers with the Certificate Error page; in
+ * `alert` mode the first problem aborts the handshake, and wolfSSL picks the
+ * alert from its own error (certificate_expired, unknown_ca, ...), which is
+ * the alert of SPEC's table for that problem.
+ */
+static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+    sfm_tls_conn *t = store->userCtx;
+    if (!t)
+        return 0;
+    sfm_tls_shared *sh = t->ctx->sh;
+    if (!store->certs || store->totalCerts <= 0) {
+        /* An empty Certificate message: no client certificate. wolfSSL
+         * itself aborts when --client-cert=required. */
+        return 1;
+    }
+    unsigned flags = preverify ? 0 : sfm_l1_flag_of_error(store->error);
+
+    if (store->error_depth > 0) {
+        /* wolfSSL adds every chain CA that verifies to the context's
+         * certificate manager; sfm_tls_handshake() undoes that. */
+        t->saw_chain_ca = 1;
+    } else {
+        /* XKU flags are 0 both without the extension and with only unknown
+         * purposes: either way, no clientAuth. */
+        unsigned xku = store->current_cert ? wolfSSL_X509_get_extended_key_usage(store->current_cert) : 0;
+        int eku_ok = (xku & (XKU_SSL_CLIENT | XKU_ANYEKU)) || (xku == 0 && sh->allow_no_eku);
+        if (!eku_ok)
+            flags |= SFM_L1_F_INVALID;
+        t->l1_flags |= flags;
+
+        sfm_cert_info *ci = NULL;
+        if (store->certs && store->totalCerts > 0)
+            ci = cert_info_new(store->certs[0].buffer, store->certs[0].length, store->totalCerts);
+        if (!ci)
+            return 0; /* out of memory: fail closed */
+        ci->flags = t->l1_flags;
+        ci->reason = sfm_l1_reason_of(t->l1_flags);
+        sfm_cert_info_unref(t->cert);
+        t->cert = ci;
+        t->ticket_id = 0;
+        t->l1_ran = 1;
+        /* We keep the leaf ourselves: wolfSSL need not keep a copy of the
+         * chain in the session. */
+        store->discardSessionCerts = 1;
+        return (sh->alert && t->l1_flags) ? 0 : 1;
+    }
+    t->l1_flags |= flags;
+    return (sh->alert && flags) ? 0 : 1;
+}
+
+/* Empties the context's certificate manager and loads the trust anchors. */
+static int reload_anchors(sfm_tls_ctx *ctx, char err[SFM_TLS_ERR_LEN])
+{
+    sfm_tls_shared *sh = ctx->sh;
+    (void)wolfSSL_CTX_UnloadCAs(ctx->wctx);
+    for (size_t i = 0; i < sh->n_anchors; i++) {
+        if (wolfSSL_CTX_load_verify_buffer(ctx->wctx, sh->anchors[i].der, (long)sh->anchors[i].len,
+                                           WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS) {
+            snprintf(err, SFM_TLS_ERR_LEN, "trust anchor %zu cannot be loaded", i + 1);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int load_crls(sfm_tls_ctx *ctx, char err[SFM_TLS_ERR_LEN])
+{
+    sfm_tls_shared *sh = ctx->sh;
+    if (sh->n_crls == 0)
+        return 0;
+    /* CRL signatures are checked at load time, against the anchors and the
+     * CRL issuers given to us; the issuers are forgotten again right after
+     * (reload_anchors), so they never complete a client's chain. */
+    for (size_t i = 0; i < sh->n_crl_issuers; i++)
+        (void)wolfSSL_CTX_load_verify_buffer(ctx->wctx, sh->crl_issuers[i].der,
+                                             (long)sh->crl_issuers[i].len, WOLFSSL_FILETYPE_ASN1);
+    if (wolfSSL_CTX_EnableCRL(ctx->wctx, WOLFSSL_CRL_CHECKALL) != WOLFSSL_SUCCESS) {
+        snprintf(err, SFM_TLS_ERR_LEN, "cannot enable CRL checking");
+        return -EIO;
+    }
+    for (size_t i = 0; i < sh->n_crls; i++) {
+        int rc = wolfSSL_CTX_LoadCRLBuffer(ctx->wctx, sh->crls[i].der, (long)sh->crls[i].len,
+                                           sh->crl_is_pem[i] ? WOLFSSL_FILETYPE_PEM
+                                                             : WOLFSSL_FILETYPE_ASN1);
+        if (rc != WOLFSSL_SUCCESS) {
+            snprintf(err, SFM_TLS_ERR_LEN,
+                     "CRL %zu: cannot load it (%d: %s); is its issuer trusted?", i + 1, rc,
+                     wolfSSL_ERR_reason_error_string((unsigned long)rc));
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+int sfm_tls_ctx_new(sfm_tls_ctx **out, sfm_tls_shared *sh, enum sfm_listener l,
+                    char err[SFM_TLS_ERR_LEN])
+{
+    int rc = -EIO;
+    sfm_tls_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (!ctx) {
+        snprintf(err, SFM_TLS_ERR_LEN, "out of memory");
+        return -ENOMEM;
+    }
+    ctx->sh = sh;
+    ctx->listener = l;
+    ctx->wctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+    if (!ctx->wctx) {
+        snprintf(err, SFM_TLS_ERR_LEN, "wolfSSL_CTX_new failed");
+        goto fail;
+    }
+    if (wolfSSL_CTX_SetMinVersion(ctx->wctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
+        snprintf(err, SFM_TLS_ERR_LEN, "cannot restrict TLS to 1.2 and 1.3");
+        goto fail;
+    }
+    if (wolfSSL_CTX_use_certificate_chain_buffer(ctx->wctx, (const unsigned char *)sh->chain,
+                                                 (long)sh->chain_len) != WOLFSSL_SUCCESS) {
+        snprintf(err, SFM_TLS_ERR_LEN, "the server certificate chain is not valid PEM");
+        rc = -EINVAL;
+        goto fail;
+    }
+    if (wolfSSL_CTX_use_PrivateKey_buffer(ctx->wctx, (const unsigned char *)sh->key,
+                                          (long)sh->key_len, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS ||
+        wolfSSL_CTX_check_private_key(ctx->wctx) != WOLFSSL_SUCCESS) {
+        snprintf(err, SFM_TLS_ERR_LEN, "the server key is not valid PEM or does not match the certificate");
+        rc = -EINVAL;
+        goto fail;
+    }
+    /* The TLS 1.2 suites follow the key: ECDHE-ECDSA for EC, ECDHE-RSA for RSA. */
+    WOLFSSL_EVP_PKEY *pkey = wolfSSL_CTX_get0_privatekey(ctx->wctx);
+    int key_is_ec = pkey && wolfSSL_EVP_PKEY_base_id(pkey) == EVP_PKEY_EC;
+    const char *suites = key_is_ec ? TLS13_SUITES ":" TLS12_EC_SUITES : TLS13_SUITES ":" TLS12_RSA_SUITES;
+    if (wolfSSL_CTX_set_cipher_list(ctx->wctx, suites) != WOLFSSL_SUCCESS) {
+        snprintf(err, SFM_TLS_ERR_LEN, "cannot set the cipher suites");
+        goto fail;
+    }
+    /* Resumption goes through tickets only, so that it always carries the
+     * layer-1 outcome; session IDs are never looked up. */
+    wolfSSL_CTX_set_session_cache_mode(ctx->wctx, WOLFSSL_SESS_CACHE_OFF);
+    if (wc_InitRng(&ctx->rng) == 0)
+        ctx->rng_ok = 1;
+    if (wc_AesInit(&ctx->aes, NULL, INVALID_DEVID) == 0 &&
+        wc_AesGcmSetKey(&ctx->aes, sh->ticket_key, sizeof(sh->ticket_key)) == 0)
+        ctx->aes_ok = 1;
+    if (!ctx->rng_ok || !ctx->aes_ok) {
+        snprintf(err, SFM_TLS_ERR_LEN, "cannot set up session tickets");
+        goto fail;
+    }
+    wolfSSL_CTX_set_TicketEncCb(ctx->wctx, ticket_cb);
+    wolfSSL_CTX_set_TicketEncCtx(ctx->wctx, ctx);
+
+    if (l == SFM_LISTENER_STANDARD) {
+        wolfSSL_CTX_set_verify(ctx->wctx, WOLFSSL_VERIFY_NONE, NULL);
+        *out = ctx;
+        return 0;
+    }
+
+    rc = reload_anchors(ctx, err);
+    if (rc < 0)
+        goto fail;
+    rc = load_crls(ctx, err);
+    if (rc < 0)
+        goto fail;
+    if (sh->n_crl_issuers && (rc = reload_anchors(ctx, err)) < 0)
+        goto fail;
+    ctx->cm_clean_size = wolfSSL_CTX_get_cert_cache_memsize(ctx->wctx);
+    /* The CertificateRequest names no CA (SPEC section 2): we never call
+     * wolfSSL_CTX_set_client_CA_list. */
+    int mode = WOLFSSL_VERIFY_PEER;
+    if (sh->required)
+        mode |= WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    wolfSSL_CTX_set_verify(ctx->wctx, mode, verify_cb);
+    *out = ctx;
+    return 0;
+
+fail:
+    sfm_tls_ctx_free(ctx);
+    return rc;
+}
+
+void sfm_tls_ctx_free(sfm_tls_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->wctx)
+        wolfSSL_CTX_free(ctx->wctx);
+    if (ctx->rng_ok)
+        wc_FreeRng(&ctx->rng);
+    if (ctx->aes_ok)
+        wc_AesFree(&ctx->aes);
+    free(ctx);
+}
+
+int sfm_tls_conn_init(sfm_tls_conn *t, sfm_tls_ctx *ctx, int fd)
+{
+    memset(t, 0, sizeof(*t));
+    t->ctx = ctx;
+    WOLFSSL *ssl = wolfSSL_new(ctx->wctx);
+    if (!ssl)
+        return -ENOMEM;
+    if (wolfSSL_set_fd(ssl, fd) != WOLFSSL_SUCCESS) {
+        wolfSSL_free(ssl);
+        return -EIO;
+    }
+    wolfSSL_set_app_data(ssl, t);
+    wolfSSL_SetCertCbCtx(ssl, t);
+    t->ssl = ssl;
+    return 0;
+}
+
+void sfm_tls_conn_cleanup(sfm_tls_conn *t)
+{
+    if (t->ssl)
+        wolfSSL_free(t->ssl);
+    t->ssl = NULL;
+    sfm_cert_info_unref(t->cert);
+    t->cert = NULL;
+}
+
+static void describe(sfm_tls_conn *t, int err)
+{
+    char buf[WOLFSSL_MAX_ERROR_SZ];
+    wolfSSL_ERR_error_string_n((unsigned long)err, buf, sizeof(buf));
+    enum sfm_l1_reason r = sfm_l1_reason_of(t->l1_flags);
+    if (r != SFM_L1_OK)
+        snprintf(t->error, sizeof(t->error), "client certificate rejected: %s", sfm_l1_code(r));
+    else
+        snprintf(t->error, sizeof(t->error), "%s (%d)", buf, err);
+}
+
+enum sfm_io sfm_tls_handshake(sfm_tls_conn *t)
+{
+    WOLFSSL *ssl = t->ssl;
+    wolfSSL_ERR_clear_error();
+    int rc = wolfSSL_accept(ssl);
+    int err = rc == WOLFSSL_SUCCESS ? 0 : wolfSSL_get_error(ssl, rc);
+    if (t->saw_chain_ca) {
+        /* wolfSSL keeps every chain CA that verified (WOLFSSL_CHAIN_CA). Drop
+         * them before any other handshake of this worker (the only user of
+         * this context) can see them: a chain is built only from what its
+         * client sent. The manager's size tells whether anything was added
+         * (a client that also sends the root adds nothing). wolfSSL 5.5.4
+         * cannot remove single signers, and its memsave/memrestore loses
+         * path length and key usage, so the anchors are loaded again. */
+        t->saw_chain_ca = 0;
+        if (wolfSSL_CTX_get_cert_cache_memsize(t->ctx->wctx) != t->ctx->cm_clean_size) {
+            if (reload_anchors(t->ctx, t->error) < 0)
+                return SFM_IO_ERROR;
+        }
+    }
+    if (rc == WOLFSSL_SUCCESS) {
+        /* A ticket that was decrypted but then not used leaves an outcome
+         * that belongs to another connection; a full handshake without a
+         * certificate has none. */
+        if (!wolfSSL_session_reused(ssl) && !t->l1_ran && t->cert) {
+            sfm_cert_info_unref(t->cert);
+            t->cert = NULL;
+        }
+        return SFM_IO_OK;
+    }
+    switch (err) {
+    case WOLFSSL_ERROR_WANT_READ:
+        return SFM_IO_WANT_READ;
+    case WOLFSSL_ERROR_WANT_WRITE:
+        return SFM_IO_WANT_WRITE;
+    default:
+        describe(t, err);
+        return SFM_IO_ERROR;
+    }
+}
+
+enum sfm_io sfm_tls_read(sfm_tls_conn *t, void *buf, size_t len, size_t *n)
+{
+    wolfSSL_ERR_clear_error();
+    int rc = wolfSSL_read(t->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
+    if (rc > 0) {
+        *n = (size_t)rc;
+        return SFM_IO_OK;
+    }
+    int err = wolfSSL_get_error(t->ssl, rc);
+    switch (err) {
+    case WOLFSSL_ERROR_WANT_READ:
+        return SFM_IO_WANT_READ;
+    case WOLFSSL_ERROR_WANT_WRITE:
+        return SFM_IO_WANT_WRITE;
+    case WOLFSSL_ERROR_ZERO_RETURN:
+        return SFM_IO_CLOSED;
+    case SOCKET_PEER_CLOSED_E:
+        snprintf(t->error, sizeof(t->error), "peer closed without close_notify");
+        return SFM_IO_CLOSED;
+    default:
+        describe(t, err);
+        return SFM_IO_ERROR;
+    }
+}
+
+enum sfm_io sfm_tls_write(sfm_tls_conn *t, const void *buf, size_t len)
+{
+    wolfSSL_ERR_clear_error();
+    int rc = wolfSSL_write(t->ssl, buf, (int)len);
+    if (rc == (int)len)
+        return SFM_IO_OK;
+    int err = wolfSSL_get_error(t->ssl, rc);
+    switch (err) {
+    case WOLFSSL_ERROR_WANT_READ:
+        return SFM_IO_WANT_READ;
+    case WOLFSSL_ERROR_WANT_WRITE:
+        return SFM_IO_WANT_WRITE;
+    default:
+        describe(t, err);
+        return SFM_IO_ERROR;
+    }
+}
+
+int sfm_tls_pending(sfm_tls_conn *t)
+{
+    return wolfSSL_pending(t->ssl);
+}
+
+void sfm_tls_close_notify(sfm_tls_conn *t)
+{
+    wolfSSL_ERR_clear_error();
+    (void)wolfSSL_shutdown(t->ssl);
+}
+
+const char *sfm_tls_version(const sfm_tls_conn *t)
+{
+    return wolfSSL_get_version(t->ssl);
+}
+
+const char *sfm_tls_cipher(const sfm_tls_conn *t)
+{
+    const char *name = wolfSSL_CIPHER_get_name(wolfSSL_get_current_cipher(t->ssl));
+    return name ? name : "";
+}
+
+int sfm_tls_resumed(const sfm_tls_conn *t)
+{
+    return wolfSSL_session_reused(t->ssl);
+}

@@ -1,0 +1,120 @@
+"""The two listeners, TLS versions, --client-cert=required, and the unauthenticated API answers."""
+
+import unittest
+
+from sfmtls_e2e import ServerTestCase
+
+TLS_VERSIONS = ("1.2", "1.3")
+NOT_FOUND = [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}]
+
+
+class ListenerTests(ServerTestCase):
+
+    @classmethod
+    def prepare(cls):
+        cls.good = cls.server.issue("alice")
+
+    def test_health_on_both_listeners(self):
+        for listener in ("mtls", "standard"):
+            with self.subTest(listener=listener):
+                res = self.curl(listener, "/__admin/health")
+                self.assertEqual(self.json_of(res), {"status": "ok", "historyDropped": 0}, self.explain(res))
+
+    def test_mtls_requests_certificate_with_empty_ca_list(self):
+        for tls in TLS_VERSIONS:
+            with self.subTest(tls=tls):
+                res = self.s_client("mtls", tls=tls, msg=True)
+                self.assertIn("CertificateRequest", res.out, self.explain(res))
+                self.assertIn("No client certificate CA names sent", res.out, self.explain(res))
+                self.assertNotIn("Acceptable client certificate CA names", res.out, self.explain(res))
+                info = self.json_of(res)
+                self.assert_tls_info(info, res, "mtls", tls)
+                self.assertIsNone(info["clientCertificate"], self.explain(res))
+
+    def test_standard_never_requests_certificate(self):
+        """Even a client that has a certificate to offer is never asked for it."""
+        for tls in TLS_VERSIONS:
+            with self.subTest(tls=tls):
+                res = self.s_client("standard", cert=self.good, tls=tls, msg=True)
+                self.assertNotIn("CertificateRequest", res.out, self.explain(res))
+                self.assertNotIn("Acceptable client certificate CA names", res.out, self.explain(res))
+                info = self.json_of(res)
+                self.assert_tls_info(info, res, "standard", tls)
+                self.assertIs(info["resumed"], False, self.explain(res))
+                self.assertIsNone(info["clientCertificate"], self.explain(res))
+
+    def test_tls_info_on_standard_listener_with_curl(self):
+        for tls in TLS_VERSIONS:
+            with self.subTest(tls=tls):
+                res = self.curl("standard", "/__admin/tls-info", cert=self.good, tls=tls)
+                info = self.json_of(res)
+                self.assert_tls_info(info, res, "standard", tls)
+                self.assertIsNone(info["clientCertificate"], self.explain(res))
+
+    def test_tls11_refused(self):
+        for listener in ("mtls", "standard"):
+            with self.subTest(listener=listener):
+                res = self.s_client(listener, "/__admin/health", extra=("-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"))
+                # The client did offer TLS 1.1 (no local refusal), the server never finished a handshake.
+                self.assertNotIn("no protocols available", res.text, self.explain(res))
+                self.assertNotEqual(res.rc, 0, self.explain(res))
+                self.assertNotIn("BEGIN CERTIFICATE", res.out, self.explain(res))
+                self.assertEqual(res.responses, [], self.explain(res))
+
+    def test_api_version_list(self):
+        for listener in ("mtls", "standard"):
+            with self.subTest(listener=listener):
+                self.assert_versions(self.curl(listener, "/services/data/"))
+
+    def test_unknown_path_is_404(self):
+        for listener in ("mtls", "standard"):
+            for path in ("/no/such/path", "/services/nosuch", "/services/data/v20.0/"):
+                with self.subTest(listener=listener, path=path):
+                    res = self.curl(listener, path)
+                    self.assertEqual(self.json_of(res, status=404), NOT_FOUND, self.explain(res))
+                    r = self.response(res)
+                    self.assertTrue(r.headers.get("content-type", "").startswith("application/json"),
+                                    self.explain(res))
+
+
+class RequiredModeTests(ServerTestCase):
+    server_args = ("--client-cert", "required")
+
+    @classmethod
+    def prepare(cls):
+        cls.good = cls.server.issue("alice")
+        cls.expired = cls.server.issue("erin-expired", "--expired")
+
+    def test_no_certificate_aborts_handshake(self):
+        for tls, alert in (("1.3", "certificate_required"), ("1.2", "handshake_failure")):
+            with self.subTest(tls=tls, client="curl"):
+                res = self.curl("mtls", "/services/data/", tls=tls)
+                self.assertNotEqual(res.rc, 0, self.explain(res))
+                self.assertEqual(res.responses, [], self.explain(res))
+                self.assertTrue(res.has_alert(alert), f"expected alert {alert}" + self.explain(res))
+            with self.subTest(tls=tls, client="s_client"):
+                res = self.s_client("mtls", "/services/data/", tls=tls, msg=True)
+                self.assertEqual(res.responses, [], self.explain(res))
+                self.assertTrue(res.has_alert(alert), f"expected alert {alert}" + self.explain(res))
+
+    def test_verified_certificate_is_served(self):
+        for tls in TLS_VERSIONS:
+            with self.subTest(tls=tls):
+                res = self.curl("mtls", "/__admin/tls-info", "/services/data/", cert=self.good, tls=tls)
+                info = self.json_of(res, 0)
+                self.assert_tls_info(info, res, "mtls", tls)
+                self.assert_cert_facts(info["clientCertificate"], self.good, res, chain_length=2, reason=None)
+                self.assertEqual(self.response(res, 1).status, 200, self.explain(res))
+
+    def test_failed_certificate_gets_page(self):
+        """Required is about sending a certificate; a bad one still gets the page (default mode)."""
+        res = self.curl("mtls", "/services/data/", cert=self.expired)
+        self.assert_cert_page(self.response(res), "CERTIFICATE_EXPIRED", res)
+
+    def test_standard_listener_needs_no_certificate(self):
+        res = self.curl("standard", "/services/data/")
+        self.assertEqual(self.response(res).status, 200, self.explain(res))
+
+
+if __name__ == "__main__":
+    unittest.main()

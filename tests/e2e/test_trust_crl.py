@@ -1,0 +1,160 @@
+"""--trust and --crl (SPEC section 2).
+
+Second CAs made with `sfmtls-ca init` are trusted by bundle; CRLs are signed
+with `openssl ca` (a test tool, not part of sfmtls):
+  - "partner": trusted root; a client of it is verified.
+  - "revoked-int": trusted root whose own CRL revokes its intermediate, so
+    every client under it is CERTIFICATE_REVOKED.
+  - "stranger": only its intermediate is given to --trust, which is no
+    anchor, so its clients are CERTIFICATE_UNTRUSTED.
+  - LeafCrlTests: the usual CRL, signed by an intermediate and revoking one
+    leaf (the intermediate is no anchor: the server must still use the CRL).
+"""
+
+import os
+import shutil
+import tempfile
+import unittest
+
+from sfmtls_e2e import CA_BIN, REASONS, ServerTestCase, issue_client, run
+
+CRL_CONFIG = """
+[ ca ]
+default_ca = crl
+[ crl ]
+database = {work}/index.txt
+crlnumber = {work}/crlnumber
+default_md = sha256
+default_crl_days = 30
+certificate = {cert}
+private_key = {key}
+"""
+
+
+def make_crl(work, cert, key, revoked):
+    """A CRL signed by cert/key listing the certificate files in `revoked`."""
+    os.makedirs(work)
+    cfg = os.path.join(work, "crl.cnf")
+    with open(cfg, "w") as f:
+        f.write(CRL_CONFIG.format(work=work, cert=cert, key=key))
+    open(os.path.join(work, "index.txt"), "w").close()
+    with open(os.path.join(work, "crlnumber"), "w") as f:
+        f.write("01\n")
+    for path in revoked:
+        run(["openssl", "ca", "-batch", "-config", cfg, "-revoke", path])
+    crl = os.path.join(work, "crl.pem")
+    run(["openssl", "ca", "-batch", "-config", cfg, "-gencrl", "-out", crl])
+    return crl
+
+
+def new_ca(pki, name):
+    d = os.path.join(pki, name)
+    run([CA_BIN, "init", "--dir", d])
+    return d
+
+
+class PkiServerTestCase(ServerTestCase):
+    """Builds extra CAs in cls.pki before the server starts (build_pki returns the server's args)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = tempfile.mkdtemp(prefix="sfmtls-e2e-pki-")
+        try:
+            cls.server_args = cls.build_pki(cls.pki)
+            super().setUpClass()
+        except BaseException:
+            shutil.rmtree(cls.pki, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.pki, ignore_errors=True)
+
+    def check_page(self, cert, reason):
+        res = self.curl("mtls", "/services/data/", "/__admin/tls-info", cert=cert)
+        self.assert_cert_page(self.response(res, 0), reason, res)
+        cc = self.json_of(res, 1)["clientCertificate"]
+        self.assertEqual((cc or {}).get("reason"), reason, f"{cc}" + self.explain(res))
+
+    def check_alert(self, cert, reason):
+        alert = REASONS[reason][0]
+        res = self.curl("mtls", "/services/data/", cert=cert)
+        self.assertEqual(res.responses, [], self.explain(res))
+        self.assertTrue(res.has_alert(alert), f"expected alert {alert}" + self.explain(res))
+
+
+class TrustCases:
+    mode = None
+
+    @classmethod
+    def build_pki(cls, pki):
+        partner, revoked_int, stranger = (new_ca(pki, n) for n in ("partner", "revoked-int", "stranger"))
+        cls.partner = issue_client(partner, pki, "partner-client")
+        cls.under_revoked = issue_client(revoked_int, pki, "under-revoked-intermediate")
+        cls.stranger = issue_client(stranger, pki, "stranger-client")
+        crl = make_crl(os.path.join(pki, "crl-root"), os.path.join(revoked_int, "ca.pem"),
+                       os.path.join(revoked_int, "ca.key"), [os.path.join(revoked_int, "intermediate.pem")])
+        return ("--cert-failure", cls.mode,
+                "--trust", os.path.join(partner, "ca.pem"),
+                "--trust", os.path.join(revoked_int, "ca.pem"),
+                "--trust", os.path.join(stranger, "intermediate.pem"),
+                "--crl", crl)
+
+    def test_client_of_trusted_bundle_ca_is_verified(self):
+        res = self.curl("mtls", "/__admin/tls-info", "/services/data/", cert=self.partner)
+        info = self.json_of(res, 0)
+        self.assert_cert_facts(info["clientCertificate"], self.partner, res, chain_length=2, reason=None)
+        self.assertEqual(self.response(res, 1).status, 200, self.explain(res))
+
+    def test_dev_ca_client_still_verified(self):
+        """--trust adds to the dev CA; a CRL of another issuer does not touch it."""
+        cert = self.server.issue("alice")
+        res = self.curl("mtls", "/__admin/tls-info", cert=cert)
+        self.assert_cert_facts(self.json_of(res)["clientCertificate"], cert, res, chain_length=2, reason=None)
+
+    def test_revoked_intermediate(self):
+        self.check_failure(self.under_revoked, "CERTIFICATE_REVOKED")
+
+    def test_intermediate_in_trust_bundle_is_no_anchor(self):
+        self.check_failure(self.stranger, "CERTIFICATE_UNTRUSTED")
+
+
+class PageModeTrustTests(TrustCases, PkiServerTestCase):
+    mode = "page"
+
+    def check_failure(self, cert, reason):
+        self.check_page(cert, reason)
+
+
+class AlertModeTrustTests(TrustCases, PkiServerTestCase):
+    mode = "alert"
+
+    def check_failure(self, cert, reason):
+        self.check_alert(cert, reason)
+
+
+class LeafCrlTests(PkiServerTestCase):
+    """A CRL signed by the partner's intermediate revoking one of its leaves."""
+
+    @classmethod
+    def build_pki(cls, pki):
+        partner = new_ca(pki, "partner")
+        cls.ok = issue_client(partner, pki, "partner-ok")
+        cls.revoked = issue_client(partner, pki, "partner-revoked")
+        crl = make_crl(os.path.join(pki, "crl-int"), os.path.join(partner, "intermediate.pem"),
+                       os.path.join(partner, "intermediate.key"), [cls.revoked.crt])
+        return ("--trust", os.path.join(partner, "ca.pem"), "--crl", crl)
+
+    def test_revoked_leaf(self):
+        self.check_page(self.revoked, "CERTIFICATE_REVOKED")
+
+    def test_unrevoked_sibling_is_verified(self):
+        res = self.curl("mtls", "/__admin/tls-info", cert=self.ok)
+        self.assert_cert_facts(self.json_of(res)["clientCertificate"], self.ok, res, chain_length=2, reason=None)
+
+
+if __name__ == "__main__":
+    unittest.main()
