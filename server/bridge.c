@@ -236,3 +236,8 @@ int64_t sfm_bridge_timeout_ms(sfm_bridge *b)
         return -1;
     return t > INT64_MAX ? INT64_MAX : (int64_t)t;
 }
+
+const char *sfm_bridge_version(void)
+{
+    return MHD_get_version();
+}

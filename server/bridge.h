@@ -36,4 +36,7 @@ void sfm_bridge_run(sfm_bridge *b);
 /** Milliseconds until the daemon needs to run again, or -1 for "no timer". */
 int64_t sfm_bridge_timeout_ms(sfm_bridge *b);
 
+/** libmicrohttpd's version string. */
+const char *sfm_bridge_version(void);
+
 #endif

@@ -243,6 +243,7 @@ static int set_defaults(sfm_config *c)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     c->workers = cores > 0 ? (int)(cores > 256 ? 256 : cores) : 1;
     c->bind_is_default = 1;
+    c->fixtures_is_default = 1;
     if (replace_str(&c->fixtures, "fixtures/default-org.json") < 0 ||
         replace_str(&c->state_dir, ".sfmtls") < 0 || replace_str(&c->public_host, "localhost") < 0 ||
         list_push(&c->bind, "127.0.0.1", 9) < 0 || list_push(&c->bind, "::1", 3) < 0)
@@ -279,8 +280,10 @@ int sfm_config_parse(sfm_config *c, int argc, char **argv, char **envp,
             rc = apply(c, &opts[i], eq + 1, name, 1, &seen_flag[i], err);
             if (rc < 0)
                 goto fail;
-            if (&opts[i] == find_opt("bind", 4))
+            if (strcmp(opts[i].name, "bind") == 0)
                 c->bind_is_default = 0;
+            if (strcmp(opts[i].name, "fixtures") == 0)
+                c->fixtures_is_default = 0;
             break;
         }
     }
@@ -323,6 +326,8 @@ int sfm_config_parse(sfm_config *c, int argc, char **argv, char **envp,
             goto fail;
         if (strcmp(o->name, "bind") == 0)
             c->bind_is_default = 0;
+        if (strcmp(o->name, "fixtures") == 0)
+            c->fixtures_is_default = 0;
     }
 
     if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {

@@ -25,6 +25,7 @@ typedef struct sfm_str_list {
 typedef struct sfm_config {
     /* read-only after sfm_config_parse; strings are owned by the struct */
     char *fixtures;
+    int fixtures_is_default; /* --fixtures not given */
     char *state_dir;
     int ephemeral;
     int reset;

@@ -18,6 +18,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
+#include "bridge.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -291,8 +292,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (action == SFM_CONFIG_VERSION) {
-        printf("sfmtls-server %s (wolfSSL %s, system build; libmicrohttpd %s)\n", SFMTLS_VERSION,
-               LIBWOLFSSL_VERSION_STRING, "0.9");
+        printf("sfmtls-server %s (wolfSSL %s, %s build; libmicrohttpd %s)\n", SFMTLS_VERSION,
+               wolfSSL_lib_version(), SFMTLS_WOLFSSL_BUILD, sfm_bridge_version());
         sfm_config_cleanup(&cfg);
         return 0;
     }
@@ -315,6 +316,15 @@ int main(int argc, char **argv)
     sfm_der *anchors = NULL; /* borrowed from trust.anchors */
     size_t n_anchors = 0;
 
+    if (cfg.fixtures_is_default && !file_exists(cfg.fixtures) && file_exists(SFMTLS_DEFAULT_FIXTURES)) {
+        /* Started outside the source tree: use the bundled org. */
+        free(cfg.fixtures);
+        cfg.fixtures = strdup(SFMTLS_DEFAULT_FIXTURES);
+        if (!cfg.fixtures) {
+            fprintf(stderr, "sfmtls-server: out of memory\n");
+            goto out;
+        }
+    }
     if (sfm_org_load(&org, cfg.fixtures, org_err, sizeof(org_err)) < 0) {
         fprintf(stderr, "sfmtls-server: the fixture cannot be loaded:\n%s\n", org_err);
         goto out;
