@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -544,6 +545,24 @@ static void describe(sfm_tls_conn *t, int err)
         snprintf(t->error, sizeof(t->error), "%s (%d)", buf, err);
 }
 
+/*
+ * --client-cert=required under TLS 1.2: wolfSSL 5.5.4 notices the missing
+ * certificate while reading ClientKeyExchange and closes without an alert;
+ * SPEC wants handshake_failure. The server has not sent ChangeCipherSpec yet,
+ * so its records are still plaintext and the alert is seven plain bytes.
+ */
+static void send_tls12_handshake_failure(WOLFSSL *ssl)
+{
+    static const unsigned char alert[] = {
+        0x15,       /* content type: alert */
+        0x03, 0x03, /* TLS 1.2 */
+        0x00, 0x02, /* length */
+        0x02,       /* level: fatal */
+        0x28,       /* description: handshake_failure (40) */
+    };
+    (void)!send(wolfSSL_get_fd(ssl), alert, sizeof(alert), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 enum sfm_io sfm_tls_handshake(sfm_tls_conn *t)
 {
     WOLFSSL *ssl = t->ssl;
@@ -580,6 +599,8 @@ enum sfm_io sfm_tls_handshake(sfm_tls_conn *t)
     case WOLFSSL_ERROR_WANT_WRITE:
         return SFM_IO_WANT_WRITE;
     default:
+        if (err == NO_PEER_CERT && wolfSSL_version(ssl) == TLS1_2_VERSION)
+            send_tls12_handshake_failure(ssl);
         describe(t, err);
         return SFM_IO_ERROR;
     }

@@ -515,6 +515,26 @@ class ServerTestCase(unittest.TestCase):
         self.assertIn("reason", cc, msg)
         self.assertEqual(cc.get("reason"), reason, msg)
 
+    def assert_curl_alert(self, res, alert):
+        """curl failed with the alert, and got no HTTP answer.
+
+        curl 7.88 reports a certificate_expired alert received *during* the
+        handshake (TLS 1.2) as exit 60 "SSL certificate verification failed",
+        without the alert's name (it does the same against openssl s_server).
+        """
+        msg = f"expected alert {alert}" + self.explain(res)
+        self.assertNotEqual(res.rc, 0, msg)
+        self.assertEqual(res.responses, [], msg)
+        curl_quirk = (alert == "certificate_expired" and res.rc == 60
+                      and "SSL certificate verification failed" in res.err)
+        self.assertTrue(res.has_alert(alert) or curl_quirk, msg)
+
+    def assert_s_client_alert(self, res, alert):
+        """s_client (run with msg=True) received the alert, and no HTTP answer."""
+        msg = f"expected alert {alert}" + self.explain(res)
+        self.assertEqual(res.responses, [], msg)
+        self.assertTrue(res.has_alert(alert), msg)
+
     def assert_cert_page(self, resp, reason, result):
         """The Certificate Error page for a layer-1 reason."""
         msg = f"response: {resp}" + self.explain(result)

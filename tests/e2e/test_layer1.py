@@ -121,13 +121,10 @@ class AlertModeTests(Layer1Cases, ServerTestCase):
         for tls in TLS_VERSIONS:
             with self.subTest(tls=tls, client="curl"):
                 res = self.curl("mtls", "/services/data/", cert=cert, chain=chain, tls=tls)
-                self.assertNotEqual(res.rc, 0, self.explain(res))
-                self.assertEqual(res.responses, [], self.explain(res))
-                self.assertTrue(res.has_alert(alert), f"expected alert {alert}" + self.explain(res))
+                self.assert_curl_alert(res, alert)
             with self.subTest(tls=tls, client="s_client"):
                 res = self.s_client("mtls", "/services/data/", cert=cert, chain=chain, tls=tls, msg=True)
-                self.assertEqual(res.responses, [], self.explain(res))
-                self.assertTrue(res.has_alert(alert), f"expected alert {alert}" + self.explain(res))
+                self.assert_s_client_alert(res, alert)
 
 
 if __name__ == "__main__":

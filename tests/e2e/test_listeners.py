@@ -88,14 +88,9 @@ class RequiredModeTests(ServerTestCase):
     def test_no_certificate_aborts_handshake(self):
         for tls, alert in (("1.3", "certificate_required"), ("1.2", "handshake_failure")):
             with self.subTest(tls=tls, client="curl"):
-                res = self.curl("mtls", "/services/data/", tls=tls)
-                self.assertNotEqual(res.rc, 0, self.explain(res))
-                self.assertEqual(res.responses, [], self.explain(res))
-                self.assertTrue(res.has_alert(alert), f"expected alert {alert}" + self.explain(res))
+                self.assert_curl_alert(self.curl("mtls", "/services/data/", tls=tls), alert)
             with self.subTest(tls=tls, client="s_client"):
-                res = self.s_client("mtls", "/services/data/", tls=tls, msg=True)
-                self.assertEqual(res.responses, [], self.explain(res))
-                self.assertTrue(res.has_alert(alert), f"expected alert {alert}" + self.explain(res))
+                self.assert_s_client_alert(self.s_client("mtls", "/services/data/", tls=tls, msg=True), alert)
 
     def test_verified_certificate_is_served(self):
         for tls in TLS_VERSIONS:

@@ -81,9 +81,8 @@ class PkiServerTestCase(ServerTestCase):
 
     def check_alert(self, cert, reason):
         alert = REASONS[reason][0]
-        res = self.curl("mtls", "/services/data/", cert=cert)
-        self.assertEqual(res.responses, [], self.explain(res))
-        self.assertTrue(res.has_alert(alert), f"expected alert {alert}" + self.explain(res))
+        self.assert_curl_alert(self.curl("mtls", "/services/data/", cert=cert), alert)
+        self.assert_s_client_alert(self.s_client("mtls", "/services/data/", cert=cert, msg=True), alert)
 
 
 class TrustCases:
