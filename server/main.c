@@ -508,6 +508,7 @@ out:
     free(files.key);
     sfm_org_free(org);
     sfm_config_cleanup(&cfg);
+    sfm_tls_thread_cleanup();
     wolfSSL_Cleanup();
     return status;
 }

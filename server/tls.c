@@ -13,6 +13,7 @@
 #include <wolfssl/openssl/evp.h>
 #include <wolfssl/openssl/x509v3.h>
 #include <wolfssl/wolfcrypt/aes.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
@@ -674,4 +675,11 @@ const char *sfm_tls_cipher(const sfm_tls_conn *t)
 int sfm_tls_resumed(const sfm_tls_conn *t)
 {
     return wolfSSL_session_reused(t->ssl);
+}
+
+void sfm_tls_thread_cleanup(void)
+{
+#ifdef FP_ECC
+    wc_ecc_fp_free();
+#endif
 }

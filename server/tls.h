@@ -110,6 +110,9 @@ int sfm_tls_pending(sfm_tls_conn *t);
 /** Sends close_notify once, without waiting for the peer's. */
 void sfm_tls_close_notify(sfm_tls_conn *t);
 
+/** Frees what wolfCrypt caches per thread (the fixed-point ECC tables); call at thread exit. */
+void sfm_tls_thread_cleanup(void);
+
 /** "TLSv1.3", the negotiated suite, and whether the session was resumed. */
 const char *sfm_tls_version(const sfm_tls_conn *t);
 const char *sfm_tls_cipher(const sfm_tls_conn *t);

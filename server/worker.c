@@ -653,6 +653,7 @@ static void *worker_main(void *arg)
         conn_close(w->idle.head);
     run_pending(w);
     free_zombies(w);
+    sfm_tls_thread_cleanup();
     return NULL;
 }
 

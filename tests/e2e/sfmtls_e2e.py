@@ -6,9 +6,8 @@ server's dev CA; `curl()` and `s_client()` drive real TLS clients and return
 what they printed, parsed into HTTP responses where there were any.
 
 Binaries come from SFMTLS_SERVER_BIN / SFMTLS_CA_BIN / SFMTLS_SOURCE_DIR
-(set by ctest), else from /work/main/build/dev. The fixture is
-$SFMTLS_SOURCE_DIR/fixtures/default-org.json unless SFMTLS_E2E_FIXTURES names
-another file.
+(set by ctest), else from /work/main/build/dev; the org is
+$SFMTLS_SOURCE_DIR/fixtures/default-org.json.
 """
 
 import datetime
@@ -28,8 +27,7 @@ import time
 SOURCE_DIR = os.environ.get("SFMTLS_SOURCE_DIR", "/work/main")
 SERVER_BIN = os.environ.get("SFMTLS_SERVER_BIN", os.path.join(SOURCE_DIR, "build/dev/server/sfmtls-server"))
 CA_BIN = os.environ.get("SFMTLS_CA_BIN", os.path.join(SOURCE_DIR, "build/dev/ca/sfmtls-ca"))
-# SFMTLS_E2E_FIXTURES: another org file (the server never reads this variable).
-FIXTURES = os.environ.get("SFMTLS_E2E_FIXTURES", os.path.join(SOURCE_DIR, "fixtures/default-org.json"))
+FIXTURES = os.path.join(SOURCE_DIR, "fixtures/default-org.json")
 
 READY_RE = re.compile(r"^sfmtls ready mtls=https://127\.0\.0\.1:(\d+) standard=https://127\.0\.0\.1:(\d+)$")
 

@@ -64,7 +64,9 @@ typedef struct fixture {
 
 static char *path_of(char *buf, const fixture *fx, const char *rel)
 {
-    snprintf(buf, T_PATH_MAX, "%s/%s", fx->ca, rel);
+    int n = snprintf(buf, T_PATH_MAX, "%s/%s", fx->ca, rel);
+
+    assert_true(n > 0 && n < T_PATH_MAX);
     return buf;
 }
 
@@ -145,7 +147,8 @@ static void issue(const fixture *fx, enum sfm_pki_kind kind, const char *cn, enu
     o.kind = kind;
     o.cn = cn;
     o.key = key;
-    snprintf(prefix, sizeof prefix, "%s/out/%s", fx->ca, cn);
+    int n = snprintf(prefix, sizeof prefix, "%s/out/%s", fx->ca, cn);
+    assert_true(n > 0 && n < (int)sizeof prefix);
     o.out_prefix = prefix;
     if (sfm_pki_issue(fx->ca, &o, err) != 0)
         fail_msg("issue %s: %s", cn, err);
@@ -162,7 +165,8 @@ static int group_setup(void **state)
     snprintf(fx->root, sizeof fx->root, "%s/sfmtls-test-pki.XXXXXX", tmp != NULL ? tmp : "/tmp");
     if (mkdtemp(fx->root) == NULL)
         return -1;
-    snprintf(fx->ca, sizeof fx->ca, "%s/ca", fx->root);
+    if (snprintf(fx->ca, sizeof fx->ca, "%s/ca", fx->root) >= (int)sizeof fx->ca)
+        return -1;
     if (sfm_pki_ca_init(fx->ca, SFM_PKI_KEY_EC_P256, err) != 0) {
         fprintf(stderr, "ca_init: %s\n", err);
         return -1;
@@ -661,7 +665,7 @@ static void test_pki_issue_rejects_bad_options(void **state)
     const char *bad_san[] = {"not a name"};
     sfm_pki_issue_opts o;
 
-    snprintf(prefix, sizeof prefix, "%s/out/bad", fx->ca);
+    assert_true(snprintf(prefix, sizeof prefix, "%s/out/bad", fx->ca) < (int)sizeof prefix);
     memset(&o, 0, sizeof o);
     o.out_prefix = prefix;
     o.cn = "";
