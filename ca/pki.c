@@ -73,6 +73,8 @@
 #define PKI_SERIAL_LEN 16
 /* PKCS#12 key derivation and MAC iterations (OpenSSL's default is 2048 for both). */
 #define PKI_P12_ITERATIONS 2048
+/* Keys made at most for one PKCS#12 before giving up (see p12_key_encrypts; 1 in 8 fails). */
+#define PKI_P12_KEY_TRIES 32
 
 static const char k_pkcs12_name_default[] = "sfmtls";
 
@@ -2189,6 +2191,37 @@ out:
     return rc;
 }
 
+/*
+ * wolfSSL 5.5.4's wc_EncryptPKCS8Key, which encrypts the PKCS#12 key bag, pads with
+ * (8 - len % 8) % 8 bytes: a PKCS#8 key whose length is a multiple of 8 gets no PKCS#5
+ * padding block, and OpenSSL, Java and .NET then fail with "bad decrypt". Returns 1 when
+ * `k` does not hit that (its PKCS#8 form, as wolfSSL builds it there, is not a multiple
+ * of 8 bytes). RSA key lengths vary by a byte or two, so 1 RSA key in 8 hits it; the
+ * caller makes another key. P-256 keys have one fixed length, which is fine.
+ */
+static int p12_key_encrypts(pki_key *k)
+{
+    unsigned char trad[PKI_KEY_DER_MAX];
+    size_t trad_len = 0;
+    word32 p8_len = 0;
+    const byte *curve = NULL;
+    word32 curve_len = 0;
+    int ok = 0;
+
+    if (key_to_der(k, trad, sizeof trad, &trad_len, NULL) != SFM_PKI_OK)
+        goto out;
+    if (k->type == ECC_TYPE &&
+        (k->ecc.dp == NULL || wc_ecc_get_oid(k->ecc.dp->oidSum, &curve, &curve_len) < 0))
+        goto out;
+    if (wc_CreatePKCS8Key(NULL, &p8_len, trad, (word32)trad_len, k->type == RSA_TYPE ? RSAk : ECDSAk, curve,
+                          curve_len) != LENGTH_ONLY_E)
+        goto out;
+    ok = p8_len % 8 != 0;
+out:
+    explicit_bzero(trad, sizeof trad);
+    return ok;
+}
+
 /* Writes PREFIX.p12: the key, the leaf and the chain certificates (3DES + SHA-256 MAC). */
 static int write_p12(const char *path, const char *password, const char *name, pki_key *key,
                      const unsigned char *leaf, size_t leaf_len, const unsigned char *ca, size_t ca_len, char *err)
@@ -2211,6 +2244,10 @@ static int write_p12(const char *path, const char *password, const char *name, p
     if (*password == '\0') {
         set_err(err, "the PKCS#12 password must not be empty");
         return SFM_PKI_EARG;
+    }
+    if (!p12_key_encrypts(key)) {
+        set_err(err, "wolfSSL cannot encrypt this key for PKCS#12 (see p12_key_encrypts)");
+        return SFM_PKI_ECRYPTO;
     }
     rc = key_to_der(key, keyder, sizeof keyder, &keylen, err);
     if (rc != SFM_PKI_OK)
@@ -2384,9 +2421,15 @@ int sfm_pki_issue(const char *dir, const sfm_pki_issue_opts *o, char err[SFM_PKI
     if (rc != SFM_PKI_OK)
         goto out;
 
-    rc = key_generate(&key, o->key, &rng, err);
-    if (rc != SFM_PKI_OK)
-        goto out;
+    for (int tries = 0;; tries++) {
+        rc = key_generate(&key, o->key, &rng, err);
+        if (rc != SFM_PKI_OK)
+            goto out;
+        if (o->p12_password == NULL || p12_key_encrypts(key) || tries == PKI_P12_KEY_TRIES)
+            break;
+        key_free(key); /* see p12_key_encrypts */
+        key = NULL;
+    }
 
     time_t days = (time_t)(o->days == 0 ? 365 : o->days) * 86400;
     time_t nb = now - PKI_BACKDATE_SECONDS, na = now + days;
