@@ -15,7 +15,8 @@
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
-#include <wolfssl/wolfcrypt/pkcs12.h>
+#include <wolfssl/wolfcrypt/hmac.h>
+#include <wolfssl/wolfcrypt/pwdbased.h>
 #include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/rsa.h>
 #include <wolfssl/wolfcrypt/sha256.h>
@@ -75,8 +76,6 @@
 #define PKI_P12_ITERATIONS 2048
 /* Keys made at most for one PKCS#12 before giving up (see p12_key_encrypts; 1 in 8 fails). */
 #define PKI_P12_KEY_TRIES 32
-
-static const char k_pkcs12_name_default[] = "sfmtls";
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
@@ -2201,111 +2200,308 @@ out:
  */
 static int p12_key_encrypts(pki_key *k)
 {
-    unsigned char trad[PKI_KEY_DER_MAX];
+    unsigned char trad[PKI_KEY_DER_MAX], p8[PKI_KEY_DER_MAX + 64];
     size_t trad_len = 0;
-    word32 p8_len = 0;
+    word32 p8_len = sizeof p8;
     const byte *curve = NULL;
     word32 curve_len = 0;
-    int ok = 0;
+    int ok = 0, n;
 
     if (key_to_der(k, trad, sizeof trad, &trad_len, NULL) != SFM_PKI_OK)
         goto out;
     if (k->type == ECC_TYPE &&
         (k->ecc.dp == NULL || wc_ecc_get_oid(k->ecc.dp->oidSum, &curve, &curve_len) < 0))
         goto out;
-    if (wc_CreatePKCS8Key(NULL, &p8_len, trad, (word32)trad_len, k->type == RSA_TYPE ? RSAk : ECDSAk, curve,
-                          curve_len) != LENGTH_ONLY_E)
-        goto out;
-    ok = p8_len % 8 != 0;
+    /* really encoded: a NULL output only yields an upper bound */
+    n = wc_CreatePKCS8Key(p8, &p8_len, trad, (word32)trad_len, k->type == RSA_TYPE ? RSAk : ECDSAk, curve,
+                          curve_len);
+    ok = n > 0 && n % 8 != 0;
 out:
     explicit_bzero(trad, sizeof trad);
+    explicit_bzero(p8, sizeof p8);
     return ok;
 }
 
-/* Writes PREFIX.p12: the key, the leaf and the chain certificates (3DES + SHA-256 MAC). */
-static int write_p12(const char *path, const char *password, const char *name, pki_key *key,
-                     const unsigned char *leaf, size_t leaf_len, const unsigned char *ca, size_t ca_len, char *err)
-{
-    unsigned char keyder[PKI_KEY_DER_MAX];
-    size_t keylen = 0;
-    unsigned char *leaf_copy = NULL, *ca_copy = NULL, *out = NULL;
-    WC_DerCertList list;
-    WC_PKCS12 *p12 = NULL;
-    char friendly[CTC_NAME_SIZE];
-    int out_len = 0, rc, ret;
+/* A capped DER output buffer: writes past `cap` set `overflow` and are dropped. */
+typedef struct dbuf {
+    unsigned char *p;
+    size_t len, cap;
+    int overflow;
+} dbuf;
 
-    for (const char *c = password; *c != '\0'; c++) {
-        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) {
+static void db_put(dbuf *b, const void *data, size_t n)
+{
+    if (b->overflow || n > b->cap - b->len) {
+        b->overflow = 1;
+        return;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+/* Appends tag, length and `n` bytes of content. */
+static void db_tlv(dbuf *b, unsigned char tag, const void *content, size_t n)
+{
+    unsigned char hdr[4];
+
+    hdr[0] = tag;
+    if (n > 0xffff) {
+        b->overflow = 1;
+        return;
+    }
+    db_put(b, hdr, 1 + der_len_put(hdr + 1, n));
+    db_put(b, content, n);
+}
+
+/* DER of the object identifiers a PKCS#12 file needs (RFC 7292, RFC 2985). */
+static const unsigned char k_oid_data[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01};
+static const unsigned char k_oid_cert_bag[] = {0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7,
+                                               0x0d, 0x01, 0x0c, 0x0a, 0x01, 0x03};
+static const unsigned char k_oid_shrouded_key_bag[] = {0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7,
+                                                       0x0d, 0x01, 0x0c, 0x0a, 0x01, 0x02};
+static const unsigned char k_oid_x509_cert[] = {0x06, 0x0a, 0x2a, 0x86, 0x48, 0x86,
+                                                0xf7, 0x0d, 0x01, 0x09, 0x16, 0x01};
+static const unsigned char k_oid_local_key_id[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x15};
+static const unsigned char k_oid_friendly_name[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x14};
+static const unsigned char k_alg_sha256[] = {0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
+                                             0x03, 0x04, 0x02, 0x01, 0x05, 0x00};
+
+/** Largest PKCS#12 file we write (a leaf with 32 long SANs and an RSA-4096 key fit). */
+#define PKI_P12_MAX (256 * 1024)
+/** Longest PKCS#12 password. */
+#define PKI_P12_PASSWORD_MAX 128
+/** Salt of the PKCS#12 MAC. */
+#define PKI_P12_SALT_LEN 8
+
+/* bagAttributes: localKeyId (ties the key to its certificate) and friendlyName (the alias). */
+static void p12_attributes(dbuf *out, const unsigned char *key_id, size_t key_id_len, const char *name)
+{
+    unsigned char buf[1024], set[1024], bmp[2 * CTC_NAME_SIZE];
+    dbuf attrs = {buf, 0, sizeof buf, 0}, one = {set, 0, sizeof set, 0};
+    size_t bmp_len = 0, i = 0, n = strlen(name);
+
+    /* localKeyId: SEQUENCE { OID, SET { OCTET STRING } } */
+    db_tlv(&one, 0x04, key_id, key_id_len);
+    unsigned char tmp[256];
+    dbuf attr = {tmp, 0, sizeof tmp, 0};
+    db_put(&attr, k_oid_local_key_id, sizeof k_oid_local_key_id);
+    db_tlv(&attr, 0x31, one.p, one.len);
+    db_tlv(&attrs, 0x30, attr.p, attr.len);
+    /* friendlyName: BMPString of the name (outside the BMP: '?') */
+    while (i < n && bmp_len + 2 <= sizeof bmp) {
+        unsigned long cp = '?';
+        size_t step = utf8_decode((const unsigned char *)name + i, n - i, &cp);
+        if (step == 0)
+            step = 1;
+        if (cp > 0xffff)
+            cp = '?';
+        bmp[bmp_len++] = (unsigned char)(cp >> 8);
+        bmp[bmp_len++] = (unsigned char)cp;
+        i += step;
+    }
+    one.len = 0;
+    db_tlv(&one, 0x1e, bmp, bmp_len);
+    attr.len = 0;
+    db_put(&attr, k_oid_friendly_name, sizeof k_oid_friendly_name);
+    db_tlv(&attr, 0x31, one.p, one.len);
+    db_tlv(&attrs, 0x30, attr.p, attr.len);
+    if (one.overflow || attr.overflow || attrs.overflow)
+        out->overflow = 1;
+    db_tlv(out, 0x31, attrs.p, attrs.len);
+}
+
+/* A CertBag SafeBag, with attributes when key_id is not NULL. */
+static void p12_cert_bag(dbuf *out, const unsigned char *der, size_t len, const unsigned char *key_id,
+                         size_t key_id_len, const char *name, unsigned char *scratch, size_t cap)
+{
+    dbuf a = {scratch, 0, cap / 2, 0}, b = {scratch + cap / 2, 0, cap / 2, 0};
+
+    /* CertBag ::= SEQUENCE { x509Certificate, [0] { OCTET STRING cert } } */
+    db_tlv(&a, 0x04, der, len);
+    db_put(&b, k_oid_x509_cert, sizeof k_oid_x509_cert);
+    db_tlv(&b, 0xa0, a.p, a.len);
+    a.len = 0;
+    db_tlv(&a, 0x30, b.p, b.len);
+    /* SafeBag ::= SEQUENCE { certBag, [0] CertBag, attributes } */
+    b.len = 0;
+    db_put(&b, k_oid_cert_bag, sizeof k_oid_cert_bag);
+    db_tlv(&b, 0xa0, a.p, a.len);
+    if (key_id != NULL)
+        p12_attributes(&b, key_id, key_id_len, name);
+    if (a.overflow || b.overflow)
+        out->overflow = 1;
+    db_tlv(out, 0x30, b.p, b.len);
+}
+
+/* ContentInfo { id-data, [0] { OCTET STRING content } } */
+static void p12_data(dbuf *out, const unsigned char *content, size_t len, unsigned char *scratch, size_t cap)
+{
+    dbuf a = {scratch, 0, cap / 2, 0}, b = {scratch + cap / 2, 0, cap / 2, 0};
+
+    db_tlv(&a, 0x04, content, len);
+    db_put(&b, k_oid_data, sizeof k_oid_data);
+    db_tlv(&b, 0xa0, a.p, a.len);
+    if (a.overflow || b.overflow)
+        out->overflow = 1;
+    db_tlv(out, 0x30, b.p, b.len);
+}
+
+/*
+ * Writes PREFIX.p12 (RFC 7292), built here rather than with wc_PKCS12_create, which
+ * in wolfSSL 5.5.4 writes no localKeyId: Java 17 then loads the key with an empty
+ * certificate chain. Layout, as OpenSSL writes it with -certpbe NONE:
+ *   - the key: a pkcs8ShroudedKeyBag, pbeWithSHAAnd3-KeyTripleDES-CBC (OpenSSL 3 opens it
+ *     without -legacy; RC2 and RC4 would need the legacy provider; Java and .NET read it);
+ *   - the leaf and its issuer: CertBags in plain Data (certificates are public);
+ *   - localKeyId (SHA-256 of the leaf) and friendlyName (the CN) on the key and the leaf;
+ *   - an HMAC-SHA-256 MAC keyed with the PKCS#12 KDF.
+ */
+static int write_p12(const char *path, const char *password, const char *name, pki_key *key,
+                     const unsigned char *leaf, size_t leaf_len, const unsigned char *ca, size_t ca_len,
+                     WC_RNG *rng, char *err)
+{
+    unsigned char keyder[PKI_KEY_DER_MAX], key_id[WC_SHA256_DIGEST_SIZE], salt[PKI_P12_SALT_LEN];
+    unsigned char mac[WC_SHA256_DIGEST_SIZE], mac_key[WC_SHA256_DIGEST_SIZE], bmp[2 * PKI_P12_PASSWORD_MAX + 2];
+    unsigned char *mem = NULL;
+    size_t keylen = 0, pw_len = strlen(password), bmp_len = 0;
+    word32 enc_len = 0;
+    Hmac hmac;
+    int hmac_ready = 0, rc, ret;
+
+    if (pw_len == 0 || pw_len > PKI_P12_PASSWORD_MAX) {
+        set_err(err, "the PKCS#12 password must have 1 to %d characters", PKI_P12_PASSWORD_MAX);
+        return SFM_PKI_EARG;
+    }
+    for (size_t i = 0; i < pw_len; i++) {
+        unsigned char c = (unsigned char)password[i];
+        if (c < 0x20 || c > 0x7e) {
             /* wolfSSL widens each byte to BMP; only ASCII matches what other readers derive */
             set_err(err, "the PKCS#12 password must be printable ASCII");
             return SFM_PKI_EARG;
         }
+        bmp[bmp_len++] = 0x00;
+        bmp[bmp_len++] = c;
     }
-    if (*password == '\0') {
-        set_err(err, "the PKCS#12 password must not be empty");
-        return SFM_PKI_EARG;
-    }
+    bmp[bmp_len++] = 0x00; /* RFC 7292 B.1: the BMPString ends with a NUL */
+    bmp[bmp_len++] = 0x00;
     if (!p12_key_encrypts(key)) {
         set_err(err, "wolfSSL cannot encrypt this key for PKCS#12 (see p12_key_encrypts)");
-        return SFM_PKI_ECRYPTO;
+        rc = SFM_PKI_ECRYPTO;
+        goto out;
     }
     rc = key_to_der(key, keyder, sizeof keyder, &keylen, err);
     if (rc != SFM_PKI_OK)
         goto out;
     rc = SFM_PKI_ENOMEM;
-    /* wc_PKCS12_create takes non-const buffers */
-    leaf_copy = malloc(leaf_len);
-    ca_copy = ca != NULL ? malloc(ca_len) : NULL;
-    if (leaf_copy == NULL || (ca != NULL && ca_copy == NULL)) {
+    /* one allocation, cut into: the encrypted key, scratch, bags, safes, the file */
+    enum { SLICE = PKI_P12_MAX / 8 };
+    mem = malloc(8 * (size_t)SLICE);
+    if (mem == NULL) {
         set_err(err, "out of memory");
         goto out;
     }
-    memcpy(leaf_copy, leaf, leaf_len);
-    if (ca != NULL)
-        memcpy(ca_copy, ca, ca_len);
-    list.buffer = ca_copy;
-    list.bufferSz = (word32)ca_len;
-    list.next = NULL;
-    snprintf(friendly, sizeof friendly, "%s", name != NULL ? name : k_pkcs12_name_default);
-    /*
-     * pbeWithSHAAnd3-KeyTripleDES-CBC for both the key bag and the certificates: OpenSSL 3
-     * opens it without -legacy (RC2 and RC4, wolfSSL's other choices, need the legacy
-     * provider), and Java and .NET read it. wolfSSL 5.5.4 has no PBES2 here.
-     */
-    p12 = wc_PKCS12_create((char *)password, (word32)strlen(password), friendly, keyder, (word32)keylen,
-                           leaf_copy, (word32)leaf_len, ca != NULL ? &list : NULL, PBE_SHA1_DES3,
-                           PBE_SHA1_DES3, PKI_P12_ITERATIONS, PKI_P12_ITERATIONS, 0, NULL);
-    if (p12 == NULL) {
-        set_err(err, "PKCS#12 creation failed");
-        rc = SFM_PKI_ECRYPTO;
+    unsigned char *enc = mem, *scratch = mem + SLICE;
+    dbuf certs = {mem + 3 * SLICE, 0, SLICE, 0}, keys = {mem + 4 * SLICE, 0, SLICE, 0};
+    dbuf safe = {mem + 5 * SLICE, 0, SLICE, 0}, pfx = {mem + 6 * SLICE, 0, 2 * SLICE, 0};
+    /* slices: 0 enc (reused for each level's output), 1-2 scratch, 3 certs, 4 keys, 5 safe, 6-7 pfx */
+    rc = SFM_PKI_ECRYPTO;
+    if (wc_Sha256Hash(leaf, (word32)leaf_len, key_id) != 0 || wc_RNG_GenerateBlock(rng, salt, sizeof salt) != 0) {
+        set_err(err, "PKCS#12: hash or random number generator failed");
         goto out;
     }
-    ret = wc_i2d_PKCS12(p12, NULL, &out_len);
-    if (ret != LENGTH_ONLY_E || out_len <= 0) {
-        set_err(err, "PKCS#12 encoding failed: %s", wc_GetErrorString(ret));
-        rc = SFM_PKI_ECRYPTO;
-        goto out;
-    }
-    out = malloc((size_t)out_len);
-    if (out == NULL) {
-        set_err(err, "out of memory");
-        goto out;
-    }
-    /* like OpenSSL's i2d, it advances the pointer it is given past what it wrote */
-    unsigned char *cursor = out;
-    ret = wc_i2d_PKCS12(p12, &cursor, &out_len);
+
+    /* the key: EncryptedPrivateKeyInfo, PKCS#12 v1 PBE (vPKCS 1) with SHA-1 and 3DES */
+    enc_len = SLICE;
+    ret = wc_CreateEncryptedPKCS8Key(keyder, (word32)keylen, enc, &enc_len, password, (int)pw_len, 1,
+                                     PBE_SHA1_DES3, 0, NULL, 0, PKI_P12_ITERATIONS, rng, NULL);
     if (ret <= 0) {
-        set_err(err, "PKCS#12 encoding failed: %s", wc_GetErrorString(ret));
-        rc = SFM_PKI_ECRYPTO;
+        set_err(err, "PKCS#12 key encryption failed: %s", wc_GetErrorString(ret));
         goto out;
     }
-    rc = write_file(path, out, (size_t)ret, 0600, err);
+    {
+        dbuf bag = {scratch, 0, SLICE, 0}, inner = {scratch + SLICE, 0, SLICE, 0};
+        db_put(&bag, k_oid_shrouded_key_bag, sizeof k_oid_shrouded_key_bag);
+        db_tlv(&bag, 0xa0, enc, (size_t)ret);
+        p12_attributes(&bag, key_id, sizeof key_id, name);
+        db_tlv(&inner, 0x30, bag.p, bag.len); /* the SafeBag */
+        db_tlv(&keys, 0x30, inner.p, inner.len); /* SafeContents: one bag */
+        if (bag.overflow || inner.overflow)
+            keys.overflow = 1;
+    }
+    /* the certificates: SafeContents of the leaf and its issuer */
+    {
+        dbuf bags = {enc, 0, SLICE, 0};
+        p12_cert_bag(&bags, leaf, leaf_len, key_id, sizeof key_id, name, scratch, 2 * SLICE);
+        if (ca != NULL)
+            p12_cert_bag(&bags, ca, ca_len, NULL, 0, name, scratch, 2 * SLICE);
+        db_tlv(&certs, 0x30, bags.p, bags.len);
+        if (bags.overflow)
+            certs.overflow = 1;
+    }
+    /* AuthenticatedSafe: SEQUENCE OF ContentInfo (certificates, then the key, as OpenSSL) */
+    {
+        dbuf cis = {enc, 0, SLICE, 0};
+        p12_data(&cis, certs.p, certs.len, scratch, 2 * SLICE);
+        p12_data(&cis, keys.p, keys.len, scratch, 2 * SLICE);
+        db_tlv(&safe, 0x30, cis.p, cis.len);
+        if (cis.overflow)
+            safe.overflow = 1;
+    }
+    if (certs.overflow || keys.overflow || safe.overflow) {
+        set_err(err, "PKCS#12 larger than %d bytes", PKI_P12_MAX);
+        goto out;
+    }
+    /* the MAC over the AuthenticatedSafe (RFC 7292 B.3: KDF purpose 3) */
+    ret = wc_PKCS12_PBKDF_ex(mac_key, bmp, (int)bmp_len, salt, sizeof salt, PKI_P12_ITERATIONS, sizeof mac_key,
+                             WC_HASH_TYPE_SHA256, 3, NULL);
+    if (ret == 0)
+        ret = wc_HmacInit(&hmac, NULL, INVALID_DEVID);
+    if (ret == 0) {
+        hmac_ready = 1;
+        ret = wc_HmacSetKey(&hmac, WC_SHA256, mac_key, sizeof mac_key);
+    }
+    if (ret == 0)
+        ret = wc_HmacUpdate(&hmac, safe.p, (word32)safe.len);
+    if (ret == 0)
+        ret = wc_HmacFinal(&hmac, mac);
+    if (ret != 0) {
+        set_err(err, "PKCS#12 MAC failed: %s", wc_GetErrorString(ret));
+        goto out;
+    }
+    /* PFX ::= SEQUENCE { version 3, authSafe ContentInfo, macData } */
+    {
+        static const unsigned char version[] = {0x02, 0x01, 0x03};
+        unsigned char iter[] = {0x02, 0x02, (unsigned char)(PKI_P12_ITERATIONS >> 8),
+                                (unsigned char)(PKI_P12_ITERATIONS & 0xff)};
+        unsigned char md_buf[256], di_buf[256];
+        dbuf body = {enc, 0, SLICE, 0};
+        dbuf md = {md_buf, 0, sizeof md_buf, 0}, di = {di_buf, 0, sizeof di_buf, 0};
+        db_put(&body, version, sizeof version);
+        p12_data(&body, safe.p, safe.len, scratch, 2 * SLICE);
+        /* MacData ::= SEQUENCE { DigestInfo, macSalt, iterations } */
+        db_put(&di, k_alg_sha256, sizeof k_alg_sha256);
+        db_tlv(&di, 0x04, mac, sizeof mac);
+        db_tlv(&md, 0x30, di.p, di.len);
+        db_tlv(&md, 0x04, salt, sizeof salt);
+        db_put(&md, iter, sizeof iter);
+        db_tlv(&body, 0x30, md.p, md.len);
+        db_tlv(&pfx, 0x30, body.p, body.len);
+        if (body.overflow || md.overflow || di.overflow || pfx.overflow) {
+            set_err(err, "PKCS#12 larger than %d bytes", PKI_P12_MAX);
+            goto out;
+        }
+    }
+    rc = write_file(path, pfx.p, pfx.len, 0600, err);
 out:
-    wc_PKCS12_free(p12);
-    free(out);
-    free(leaf_copy);
-    free(ca_copy);
+    if (hmac_ready)
+        wc_HmacFree(&hmac);
+    if (mem != NULL) {
+        explicit_bzero(mem, 8 * (size_t)SLICE);
+        free(mem);
+    }
     explicit_bzero(keyder, sizeof keyder);
+    explicit_bzero(mac_key, sizeof mac_key);
+    explicit_bzero(bmp, sizeof bmp);
     return rc;
 }
 
@@ -2519,7 +2715,7 @@ int sfm_pki_issue(const char *dir, const sfm_pki_issue_opts *o, char err[SFM_PKI
             goto out;
         }
         rc = write_p12(path, o->p12_password, o->cn, key, der, len, o->self_signed ? NULL : ca.der,
-                       o->self_signed ? 0 : ca.len, err);
+                       o->self_signed ? 0 : ca.len, &rng, err);
     }
 out:
     cert_info_cleanup(&ca_ci);

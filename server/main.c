@@ -127,31 +127,18 @@ static int load_server_files(const sfm_config *cfg, struct files *f, char err[SF
     return 0;
 }
 
-/* Trust anchors, CRLs and the CA certificates that sign CRLs. */
+/* Trust anchors and CRLs. */
 struct trust_files {
     sfm_pki_trust *anchors;
     sfm_der crls[SFM_CONFIG_LIST_MAX];
     int crl_is_pem[SFM_CONFIG_LIST_MAX];
     size_t n_crls;
-    sfm_der issuers[SFM_CONFIG_LIST_MAX * 4];
-    size_t n_issuers;
 };
 
 static void trust_files_cleanup(struct trust_files *t)
 {
     sfm_pki_trust_free(t->anchors);
     sfm_pki_ders_free(t->crls, t->n_crls);
-    sfm_pki_ders_free(t->issuers, t->n_issuers);
-}
-
-static int add_issuers_from(struct trust_files *t, const char *pem, size_t len, char err[SFM_PKI_ERR_LEN])
-{
-    size_t max = sizeof(t->issuers) / sizeof(t->issuers[0]) - t->n_issuers;
-    size_t n = 0;
-    int rc = sfm_pki_pem_certs(pem, len, t->issuers + t->n_issuers, max, &n, NULL, err);
-    if (rc == 0)
-        t->n_issuers += n;
-    return rc;
 }
 
 static int load_trust(const sfm_config *cfg, struct trust_files *t, char err[SFM_PKI_ERR_LEN])
@@ -180,17 +167,8 @@ static int load_trust(const sfm_config *cfg, struct trust_files *t, char err[SFM
                     "become anchors (Salesforce trusts only root CAs)",
                     cfg->trust.v[i], skipped);
     }
-    /* The dev CA's intermediate may sign CRLs; so may any CA certificate
-     * placed in a --crl file next to its CRL. */
     char *pem = NULL;
     size_t len = 0;
-    path_join(path, cfg->state_dir, "intermediate.pem");
-    if (sfm_pki_read_file(path, MAX_PEM_FILE, &pem, &len, err) == 0) {
-        rc = add_issuers_from(t, pem, len, err);
-        free(pem);
-        if (rc < 0)
-            return rc;
-    }
     for (size_t i = 0; i < cfg->crl.n; i++) {
         rc = sfm_pki_read_file(cfg->crl.v[i], MAX_PEM_FILE, &pem, &len, err);
         if (rc < 0) {
@@ -205,10 +183,6 @@ static int load_trust(const sfm_config *cfg, struct trust_files *t, char err[SFM
                      cfg->crl.v[i]);
             free(pem);
             return -EINVAL;
-        }
-        if (is_pem && (rc = add_issuers_from(t, pem, len, err)) < 0) {
-            free(pem);
-            return rc;
         }
         t->crls[t->n_crls].der = (unsigned char *)pem;
         t->crls[t->n_crls].len = len;
@@ -375,9 +349,8 @@ int main(int argc, char **argv)
         .n_anchors = n_anchors,
         .crls = trust.crls,
         .crl_is_pem = trust.crl_is_pem,
+        .crl_names = cfg.crl.v,
         .n_crls = trust.n_crls,
-        .crl_issuers = trust.issuers,
-        .n_crl_issuers = trust.n_issuers,
         .client_cert_required = cfg.client_cert == SFM_CLIENT_CERT_REQUIRED,
         .cert_failure_alert = cfg.cert_failure == SFM_CERT_FAILURE_ALERT,
         .allow_no_eku = cfg.allow_no_eku,

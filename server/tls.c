@@ -55,9 +55,8 @@ struct sfm_tls_shared {
     size_t n_anchors;
     sfm_der *crls;
     int *crl_is_pem;
+    char **crl_names;
     size_t n_crls;
-    sfm_der *crl_issuers;
-    size_t n_crl_issuers;
     int required, alert, allow_no_eku;
 
     unsigned char ticket_key[32];
@@ -141,17 +140,21 @@ int sfm_tls_shared_new(sfm_tls_shared **out, const sfm_tls_settings *s, char err
     memcpy(sh->key, s->key_pem, s->key_len);
     sh->key_len = s->key_len;
     if (dup_blobs(&sh->anchors, s->anchors, s->n_anchors) < 0 ||
-        dup_blobs(&sh->crls, s->crls, s->n_crls) < 0 ||
-        dup_blobs(&sh->crl_issuers, s->crl_issuers, s->n_crl_issuers) < 0)
+        dup_blobs(&sh->crls, s->crls, s->n_crls) < 0)
         goto fail;
     sh->n_anchors = s->n_anchors;
     sh->n_crls = s->n_crls;
-    sh->n_crl_issuers = s->n_crl_issuers;
     if (s->n_crls) {
         sh->crl_is_pem = calloc(s->n_crls, sizeof(int));
-        if (!sh->crl_is_pem)
+        sh->crl_names = calloc(s->n_crls, sizeof(char *));
+        if (!sh->crl_is_pem || !sh->crl_names)
             goto fail;
         memcpy(sh->crl_is_pem, s->crl_is_pem, s->n_crls * sizeof(int));
+        for (size_t i = 0; i < s->n_crls; i++) {
+            sh->crl_names[i] = strdup(s->crl_names[i]);
+            if (!sh->crl_names[i])
+                goto fail;
+        }
     }
     sh->required = s->client_cert_required;
     sh->alert = s->cert_failure_alert;
@@ -201,8 +204,9 @@ void sfm_tls_shared_free(sfm_tls_shared *sh)
     sfm_pki_ders_free(sh->crls, sh->n_crls);
     free(sh->crls);
     free(sh->crl_is_pem);
-    sfm_pki_ders_free(sh->crl_issuers, sh->n_crl_issuers);
-    free(sh->crl_issuers);
+    for (size_t i = 0; sh->crl_names && i < sh->n_crls; i++)
+        free(sh->crl_names[i]);
+    free(sh->crl_names);
     memset(sh->ticket_key, 0, sizeof(sh->ticket_key));
     free(sh);
 }
@@ -313,6 +317,22 @@ static sfm_cert_info *cert_info_new(const unsigned char *der, size_t len, int ch
 }
 
 /*
+ * wolfSSL 5.5.4 does not keep a chain CA that had any error as the signer of
+ * the next certificate (ProcessPeerCerts sets skipAddCA), even when the
+ * verify callback forgives the error. Then the leaf finds no signer and every
+ * such chain reads CERTIFICATE_UNTRUSTED, hiding the real reason: an expired
+ * or revoked intermediate, or merely a missing CRL for its issuer (which
+ * SPEC forgives). So when we go on past an error, we keep the CA ourselves;
+ * it goes when the handshake step ends, like every chain CA.
+ */
+static void keep_chain_ca(sfm_tls_conn *t, WOLFSSL_X509_STORE_CTX *store)
+{
+    const WOLFSSL_BUFFER_INFO *c = &store->certs[store->error_depth];
+    (void)wolfSSL_CTX_load_verify_buffer(t->ctx->wctx, c->buffer, (long)c->length,
+                                         WOLFSSL_FILETYPE_ASN1);
+}
+
+/*
  * Layer 1. wolfSSL calls this for every certificate the client sent, root-most
  * first, the leaf (depth 0) last, whether it verified or not. It records the
  * problems; it never prints. In `page` mode it accepts, so that the handshake
@@ -334,7 +354,10 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
     }
     unsigned flags = preverify ? 0 : sfm_l1_flag_of_error(store->error);
 
+    int accept = !(sh->alert && flags);
     if (store->error_depth > 0) {
+        if (!preverify && accept && store->error_depth < store->totalCerts)
+            keep_chain_ca(t, store);
         /* wolfSSL adds every chain CA that verifies to the context's
          * certificate manager; sfm_tls_handshake() undoes that. */
         t->saw_chain_ca = 1;
@@ -364,7 +387,7 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
         return (sh->alert && t->l1_flags) ? 0 : 1;
     }
     t->l1_flags |= flags;
-    return (sh->alert && flags) ? 0 : 1;
+    return accept;
 }
 
 /* Empties the context's certificate manager and loads the trust anchors. */
@@ -382,29 +405,43 @@ static int reload_anchors(sfm_tls_ctx *ctx, char err[SFM_TLS_ERR_LEN])
     return 0;
 }
 
+static int add_crl(sfm_tls_ctx *ctx, WOLFSSL_X509_CRL *crl)
+{
+    int rc = wolfSSL_X509_STORE_add_crl(wolfSSL_CTX_get_cert_store(ctx->wctx), crl);
+    wolfSSL_X509_CRL_free(crl);
+    return rc == WOLFSSL_SUCCESS ? 0 : -EINVAL;
+}
+
+/*
+ * CRLs go in unverified; wolfSSL checks a CRL's signature the first time a
+ * certificate of its issuer is checked, against that issuer: an anchor, or
+ * the intermediate the client sent. So a CRL signed by an intermediate needs
+ * nothing else loaded, and a forged CRL fails the certificates it covers.
+ */
 static int load_crls(sfm_tls_ctx *ctx, char err[SFM_TLS_ERR_LEN])
 {
     sfm_tls_shared *sh = ctx->sh;
-    if (sh->n_crls == 0)
-        return 0;
-    /* CRL signatures are checked at load time, against the anchors and the
-     * CRL issuers given to us; the issuers are forgotten again right after
-     * (reload_anchors), so they never complete a client's chain. */
-    for (size_t i = 0; i < sh->n_crl_issuers; i++)
-        (void)wolfSSL_CTX_load_verify_buffer(ctx->wctx, sh->crl_issuers[i].der,
-                                             (long)sh->crl_issuers[i].len, WOLFSSL_FILETYPE_ASN1);
-    if (wolfSSL_CTX_EnableCRL(ctx->wctx, WOLFSSL_CRL_CHECKALL) != WOLFSSL_SUCCESS) {
-        snprintf(err, SFM_TLS_ERR_LEN, "cannot enable CRL checking");
-        return -EIO;
-    }
     for (size_t i = 0; i < sh->n_crls; i++) {
-        int rc = wolfSSL_CTX_LoadCRLBuffer(ctx->wctx, sh->crls[i].der, (long)sh->crls[i].len,
-                                           sh->crl_is_pem[i] ? WOLFSSL_FILETYPE_PEM
-                                                             : WOLFSSL_FILETYPE_ASN1);
-        if (rc != WOLFSSL_SUCCESS) {
-            snprintf(err, SFM_TLS_ERR_LEN,
-                     "CRL %zu: cannot load it (%d: %s); is its issuer trusted?", i + 1, rc,
-                     wolfSSL_ERR_reason_error_string((unsigned long)rc));
+        const sfm_der *c = &sh->crls[i];
+        int n = 0, rc = 0;
+        if (sh->crl_is_pem[i]) {
+            WOLFSSL_BIO *bio = wolfSSL_BIO_new_mem_buf(c->der, (int)c->len);
+            WOLFSSL_X509_CRL *crl;
+            while (bio && rc == 0 && (crl = wolfSSL_PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL))) {
+                rc = add_crl(ctx, crl);
+                n++;
+            }
+            wolfSSL_BIO_free(bio);
+        } else {
+            const unsigned char *p = c->der;
+            WOLFSSL_X509_CRL *crl = wolfSSL_d2i_X509_CRL(NULL, p, (int)c->len);
+            if (crl) {
+                rc = add_crl(ctx, crl);
+                n++;
+            }
+        }
+        if (rc < 0 || n == 0) {
+            snprintf(err, SFM_TLS_ERR_LEN, "--crl %s: not a valid X.509 CRL", sh->crl_names[i]);
             return -EINVAL;
         }
     }
@@ -478,8 +515,6 @@ int sfm_tls_ctx_new(sfm_tls_ctx **out, sfm_tls_shared *sh, enum sfm_listener l,
         goto fail;
     rc = load_crls(ctx, err);
     if (rc < 0)
-        goto fail;
-    if (sh->n_crl_issuers && (rc = reload_anchors(ctx, err)) < 0)
         goto fail;
     ctx->cm_clean_size = wolfSSL_CTX_get_cert_cache_memsize(ctx->wctx);
     /* The CertificateRequest names no CA (SPEC section 2): we never call

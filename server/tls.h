@@ -55,9 +55,8 @@ typedef struct sfm_tls_settings {
     size_t n_anchors;
     const sfm_der *crls;          /* CRLs, PEM or DER (crl_is_pem[i]) */
     const int *crl_is_pem;
+    char *const *crl_names;       /* for messages: the files they came from */
     size_t n_crls;
-    const sfm_der *crl_issuers;   /* DER CA certificates that may sign CRLs */
-    size_t n_crl_issuers;
     int client_cert_required;
     int cert_failure_alert;
     int allow_no_eku;

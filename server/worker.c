@@ -28,6 +28,12 @@
 #define MAX_ACCEPTS 64
 /* SIGTERM: what is in flight gets this long to finish. */
 #define DRAIN_GRACE_MS 5000
+/* After a failed handshake, how long we read and drop what the client still
+ * sends before closing: closing with unread data makes the kernel send a
+ * reset, and the client loses the alert we just sent (TLS 1.3 clients send
+ * CertificateVerify and Finished before they read the server's answer). */
+#define LINGER_MS 1000
+#define LINGER_MAX_BYTES (256 * 1024)
 /* Out of descriptors: stop accepting for this long. */
 #define ACCEPT_PAUSE_MS 100
 
@@ -47,7 +53,7 @@ struct listener {
     enum sfm_listener kind;
 };
 
-enum conn_state { CONN_HANDSHAKE, CONN_OPEN, CONN_CLOSED };
+enum conn_state { CONN_HANDSHAKE, CONN_OPEN, CONN_LINGER, CONN_CLOSED };
 
 struct conn;
 struct conn_list {
@@ -66,6 +72,7 @@ struct conn {
     unsigned char *to_tls;    /* plaintext wolfSSL_write must be given again, unchanged */
     size_t to_tls_len;
     int tls_eof, pair_eof, pair_shut, failed;
+    size_t lingered;          /* bytes dropped in CONN_LINGER */
     int64_t deadline;
     struct conn_list *timer;  /* handshake or idle list; NULL once closed */
     struct conn *tprev, *tnext;
@@ -193,13 +200,49 @@ static void conn_close(struct conn *c)
     }
 }
 
+static void conn_watch(struct conn *c);
+
+/* Sends nothing more, drops what the peer still sends, closes at EOF or
+ * after LINGER_MS: the alert already written then reaches the client. */
+static void conn_linger(struct conn *c)
+{
+    sfm_worker *w = c->w;
+    sfm_tls_conn_cleanup(&c->tls);
+    if (shutdown(c->tcp.fd, SHUT_WR) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->state = CONN_LINGER;
+    timer_set(c, &w->hs, now_ms() + LINGER_MS);
+    conn_watch(c);
+}
+
+static void linger_step(struct conn *c)
+{
+    for (int i = 0; i < MAX_ROUNDS; i++) {
+        ssize_t n = recv(c->tcp.fd, c->w->scratch, sizeof(c->w->scratch), 0);
+        if (n > 0) {
+            c->lingered += (size_t)n;
+            if (c->lingered > LINGER_MAX_BYTES)
+                break;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        break; /* EOF or error */
+    }
+    conn_close(c);
+}
+
 static void conn_fail(struct conn *c, const char *event)
 {
-    enum sfm_log_level level = SFM_LOG_INFO;
     const char *why = c->tls.error[0] ? c->tls.error : "connection closed";
-    sfm_log(level, event, "%s listener=%s peer=%s", why, sfm_listener_name(c->listener), c->addr);
+    sfm_log(SFM_LOG_INFO, event, "%s listener=%s peer=%s", why, sfm_listener_name(c->listener), c->addr);
     c->failed = 1;
-    conn_close(c);
+    if (c->state == CONN_HANDSHAKE && !c->w->draining)
+        conn_linger(c);
+    else
+        conn_close(c);
 }
 
 /* Work out what each fd should wait for, from the connection's state. */
@@ -209,6 +252,8 @@ static void conn_watch(struct conn *c)
     uint32_t tcp = 0, pair = 0;
     if (c->state == CONN_HANDSHAKE) {
         tcp = c->tls_wants_write ? EPOLLOUT : EPOLLIN;
+    } else if (c->state == CONN_LINGER) {
+        tcp = EPOLLIN;
     } else if (c->state == CONN_OPEN) {
         if (c->tls_wants_write)
             tcp |= EPOLLOUT;
@@ -408,6 +453,10 @@ static int conn_open(struct conn *c)
 /* The one place where a connection makes progress (STYLE 15). */
 static void conn_step(struct conn *c)
 {
+    if (c->state == CONN_LINGER) {
+        linger_step(c);
+        return;
+    }
     if (c->state == CONN_HANDSHAKE) {
         switch (sfm_tls_handshake(&c->tls)) {
         case SFM_IO_OK:
@@ -550,8 +599,16 @@ static int next_timeout(sfm_worker *w, int64_t now)
 static void expire(sfm_worker *w, int64_t now)
 {
     while (w->hs.head && w->hs.head->deadline <= now) {
-        snprintf(w->hs.head->tls.error, sizeof(w->hs.head->tls.error), "handshake timeout");
-        conn_fail(w->hs.head, "handshake_failed");
+        struct conn *c = w->hs.head;
+        if (c->state == CONN_LINGER) {
+            conn_close(c);
+            continue;
+        }
+        snprintf(c->tls.error, sizeof(c->tls.error), "handshake timeout");
+        c->failed = 1;
+        sfm_log(SFM_LOG_INFO, "handshake_failed", "handshake timeout listener=%s peer=%s",
+                sfm_listener_name(c->listener), c->addr);
+        conn_close(c);
     }
     while (w->idle.head && w->idle.head->deadline <= now) {
         struct conn *c = w->idle.head;

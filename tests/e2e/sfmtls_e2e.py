@@ -23,6 +23,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import unittest
 
 SOURCE_DIR = os.environ.get("SFMTLS_SOURCE_DIR", "/work/main")
 SERVER_BIN = os.environ.get("SFMTLS_SERVER_BIN", os.path.join(SOURCE_DIR, "build/dev/server/sfmtls-server"))
@@ -71,7 +72,6 @@ class Server:
         self.tmp = tempfile.mkdtemp(prefix="sfmtls-e2e-")
         self.state = os.path.join(self.tmp, "state")
         self.ca = os.path.join(self.state, "ca.pem")
-        self.intermediate = os.path.join(self.state, "intermediate.pem")
         self.stderr_path = os.path.join(self.tmp, "server.stderr")
         cmd = [SERVER_BIN, "--fixtures", FIXTURES, "--state-dir", self.state, "--bind", "127.0.0.1",
                "--mtls-port", "0", "--port", "0", *self.args]
@@ -170,7 +170,7 @@ def issue_client(ca_dir, out_dir, name, *flags, key="ec"):
 
 
 class Cert:
-    """PREFIX.crt (leaf), PREFIX.key, PREFIX.chain.pem (leaf + intermediate)."""
+    """PREFIX.crt (leaf), PREFIX.key, PREFIX.chain.pem (leaf + issuer); rest: the chain after the leaf."""
 
     def __init__(self, prefix):
         self.crt, self.key, self.chain = prefix + ".crt", prefix + ".key", prefix + ".chain.pem"
@@ -180,10 +180,10 @@ class Cert:
         # What s_client must add with -cert_chain: the chain file after the leaf.
         with open(self.chain) as f:
             blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?", f.read(), re.S)
-        self.intermediate = None
+        self.rest = None
         if len(blocks) > 1:
-            self.intermediate = prefix + ".rest.pem"
-            with open(self.intermediate, "w") as f:
+            self.rest = prefix + ".rest.pem"
+            with open(self.rest, "w") as f:
                 f.write("".join(blocks[1:]))
         self.chain_count = len(blocks)
         with open(self.crt) as f:
@@ -282,8 +282,8 @@ class ClientResult:
                 f"--- stderr:\n{tail(self.err)}")
 
     def has_alert(self, alert):
-        """True if the alert ("unknown_ca") appears as OpenSSL prints it ("unknown ca") or as -msg does."""
-        low = self.text.lower()
+        """True if a received alert ("unknown_ca") appears as OpenSSL's error ("alert unknown ca") or -msg prints it."""
+        low = "\n".join(line for line in self.text.lower().splitlines() if not line.startswith(">>>"))
         return alert in low or alert.replace("_", " ") in low
 
 
@@ -408,8 +408,6 @@ def poll_until(pred, timeout, interval=0.05):
 
 # ---------------------------------------------------------------- test base
 
-import unittest  # noqa: E402
-
 
 class ServerTestCase(unittest.TestCase):
     """One server per class (server_args), stopped with SIGTERM at the end."""
@@ -453,9 +451,6 @@ class ServerTestCase(unittest.TestCase):
             s += "\n" + self.server.describe()
         return s
 
-    def ca(self):
-        return self.server.ca
-
     def curl(self, listener, *paths, cert=None, chain=True, tls=None, **kw):
         """curl to a listener; cert: a Cert sent with its chain (chain=True) or bare."""
         c = k = None
@@ -466,7 +461,7 @@ class ServerTestCase(unittest.TestCase):
     def s_client(self, listener, path="/__admin/tls-info", cert=None, chain=True, **kw):
         c = k = ch = None
         if cert is not None:
-            c, k, ch = cert.crt, cert.key, (cert.intermediate if chain else None)
+            c, k, ch = cert.crt, cert.key, (cert.rest if chain else None)
         return s_client(self.server.port(listener), path, ca=self.server.ca, cert=c, key=k, chain=ch, **kw)
 
     def response(self, result, index=0, count=None):
