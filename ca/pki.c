@@ -51,6 +51,8 @@
 #define PKI_PEM_MAX (PKI_CERT_DER_MAX * 2)
 /** DER of the subjectAltName GeneralNames we build (wolfSSL holds up to CTC_MAX_ALT_SIZE). */
 #define PKI_SAN_DER_MAX 8192
+/** Steps of one chain search (a real upload needs a handful). */
+#define PKI_PATH_BUDGET 4096
 /** RDNs in one distinguished name. */
 #define PKI_NAME_MAX_RDNS 64
 /** Longest path we build. */
@@ -1225,16 +1227,29 @@ typedef struct chain_ctx {
     const cert_info *certs; /* from the text; certs[i].der == NULL when it did not parse */
     size_t n;
     const sfm_pki_trust *trust;
+    /* edge[i][j]: 0 unknown, 1 certs[j] issued certs[i], 2 it did not (signatures are checked once) */
+    unsigned char edge[PKI_CHECK_MAX_CERTS][PKI_CHECK_MAX_CERTS];
+    unsigned budget; /* path steps left: crafted cross-signed sets must not explode the search */
 } chain_ctx;
+
+static int text_issued_by(chain_ctx *c, size_t child, size_t parent)
+{
+    if (c->edge[child][parent] == 0)
+        c->edge[child][parent] = issued_by(&c->certs[child], &c->certs[parent]) ? 1 : 2;
+    return c->edge[child][parent] == 1;
+}
 
 /*
  * Depth-first search for a path from certs[cur] to an anchor through the text's CA
  * certificates, each used once (the `used` mask bounds the depth). Sets *anchor_out.
  */
-static int find_path(const chain_ctx *c, size_t cur, unsigned long long used, const cert_info **anchor_out)
+static int find_path(chain_ctx *c, size_t cur, unsigned long long used, const cert_info **anchor_out)
 {
     const cert_info *ci = &c->certs[cur];
 
+    if (c->budget == 0)
+        return 0;
+    c->budget--;
     for (size_t i = 0; c->trust != NULL && i < c->trust->n; i++) {
         if (issued_by(ci, &c->trust->a[i].ci)) {
             *anchor_out = &c->trust->a[i].ci;
@@ -1246,7 +1261,7 @@ static int find_path(const chain_ctx *c, size_t cur, unsigned long long used, co
     for (size_t j = 0; j < c->n; j++) {
         if ((used >> j) & 1 || c->certs[j].der == NULL || !can_sign(&c->certs[j]))
             continue;
-        if (issued_by(ci, &c->certs[j]) && find_path(c, j, used | (1ULL << j), anchor_out))
+        if (text_issued_by(c, cur, j) && find_path(c, j, used | (1ULL << j), anchor_out))
             return 1;
     }
     return 0;
@@ -1322,8 +1337,18 @@ int sfm_pki_check_pem(const sfm_pki_trust *trust, const char *pem, size_t len, t
                    "the leaf (%s) is self-signed; a CA-signed certificate is required", leaf->f.subject);
     }
     const cert_info *anchor_ci = NULL;
-    chain_ctx c = {certs, res.n, trust};
-    if (!find_path(&c, 0, 1ULL, &anchor_ci)) {
+    chain_ctx *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        rc = SFM_PKI_ENOMEM;
+        goto out;
+    }
+    c->certs = certs;
+    c->n = res.n;
+    c->trust = trust;
+    c->budget = PKI_PATH_BUDGET;
+    int found = find_path(c, 0, 1ULL, &anchor_ci);
+    free(c);
+    if (!found) {
         p |= SFM_PKI_P_UNTRUSTED_CERTIFICATE;
         detail_add(detail, detail_len, SFM_PKI_P_UNTRUSTED_CERTIFICATE,
                    "no chain from the leaf (issuer %s) to a trusted root through the certificates given "
@@ -2609,6 +2634,11 @@ int sfm_pki_issue(const char *dir, const sfm_pki_issue_opts *o, char err[SFM_PKI
         goto out;
 
     /* the subjectAltNames: a server certificate always names its host */
+    /* X.520 caps a CN at 64 characters, host names reach 253: a server certificate for a
+     * longer name keeps it in the SAN (what TLS clients match) under a generic CN */
+    const char *subject_cn = o->cn;
+    if (o->kind == SFM_PKI_SERVER && strlen(o->cn) >= CTC_NAME_SIZE)
+        subject_cn = "sfmtls server";
     const char *const cn_only[1] = {o->cn};
     if (o->n_sans > 0)
         rc = build_san(o->sans, o->n_sans, san, sizeof san, &san_len, err);
@@ -2640,7 +2670,7 @@ int sfm_pki_issue(const char *dir, const sfm_pki_issue_opts *o, char err[SFM_PKI
     if (o->eku_server)
         eku = "serverAuth";
     cert_spec s = {
-        .cn = o->cn,
+        .cn = subject_cn,
         .org = o->untrusted ? "sfmtls untrusted" : "sfmtls",
         .is_ca = 0,
         .path_len = -1,

@@ -91,7 +91,11 @@ typedef struct sfm_pki_facts {
     unsigned eku;                     /* SFM_PKI_EKU_* */
 } sfm_pki_facts;
 
-/** Fills `out` from a DER certificate. Returns 0 or SFM_PKI_EPARSE. */
+/**
+ * Fills `out` from a DER certificate. Returns 0, SFM_PKI_EPARSE or SFM_PKI_ENOMEM.
+ * One parse of the DER, no file I/O (a few microseconds); a self-issued certificate
+ * costs one signature check more (to set self_signed). Thread-safe.
+ */
 SFM_NODISCARD int sfm_pki_facts_of(const unsigned char *der, size_t len, sfm_pki_facts *out);
 
 /** Lowercase hex SHA-256 of `der` into out[65]. Returns 0 or SFM_PKI_ECRYPTO. */
@@ -115,6 +119,7 @@ SFM_NODISCARD int sfm_pki_ca_init(const char *dir, enum sfm_pki_key key, char er
 /** 1 when `dir` holds a complete CA (all four files), else 0. */
 int sfm_pki_ca_exists(const char *dir);
 
+/** What an issued certificate is for: EKU clientAuth or serverAuth. */
 enum sfm_pki_kind { SFM_PKI_CLIENT, SFM_PKI_SERVER };
 
 /** Options of one issued certificate (SPEC section 9). */
@@ -137,7 +142,8 @@ typedef struct sfm_pki_issue_opts {
 /**
  * Issues a certificate from the CA in `dir`. A client certificate carries
  * EKU clientAuth, a server certificate serverAuth and its SANs (a server
- * certificate with no SAN gets the CN as DNS name). PREFIX.chain.pem is the
+ * certificate with no SAN gets the CN as DNS name; a server CN of 64 bytes or more,
+ * too long for X.520, becomes "sfmtls server" in the subject). PREFIX.chain.pem is the
  * leaf followed by the intermediate (for --self-signed: the leaf alone; for
  * --untrusted: the leaf and the untrusted CA).
  */
@@ -163,6 +169,7 @@ typedef struct sfm_pki_trust sfm_pki_trust;
 
 /** Builds an empty anchor set. Returns 0 or SFM_PKI_ENOMEM. */
 SFM_NODISCARD int sfm_pki_trust_new(sfm_pki_trust **out);
+/** Frees the set and its anchors; NULL-safe. */
 void sfm_pki_trust_free(sfm_pki_trust *t);
 /**
  * Adds every self-signed CA certificate of a PEM bundle as an anchor; other
@@ -180,7 +187,8 @@ const sfm_der *sfm_pki_trust_at(const sfm_pki_trust *t, size_t i);
 /**
  * Judges a PEM text as an upload: every problem found, as SFM_PKI_P_* bits,
  * in *problems (0: acceptable). Chain building uses only the certificates in
- * the text plus the anchors of `trust`. `now` is the time to judge against.
+ * the text plus the anchors of `trust` (NULL: no anchors, so UNTRUSTED). `now` is the
+ * time to judge against.
  * Returns 0 when the judgement was made (whatever it is), or a negative code.
  * `detail` receives one line per problem ("CODE: explanation\n").
  */
@@ -188,7 +196,8 @@ SFM_NODISCARD int sfm_pki_check_pem(const sfm_pki_trust *trust, const char *pem,
                                     time_t now, unsigned *problems, char *detail,
                                     size_t detail_len);
 
-/** Reads a whole file into a NUL-terminated heap buffer (caller frees). */
+/** Reads a whole file into a NUL-terminated heap buffer (caller frees). Returns 0,
+ *  SFM_PKI_EIO, SFM_PKI_ENOMEM, or SFM_PKI_EARG when the file holds more than `max` bytes. */
 SFM_NODISCARD int sfm_pki_read_file(const char *path, size_t max, char **out, size_t *len,
                                     char err[SFM_PKI_ERR_LEN]);
 

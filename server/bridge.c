@@ -7,6 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* libmicrohttpd's per-connection pool: request line, headers and the
+ * response header. Salesforce requests carry small headers (a session id is
+ * about 112 bytes); 16 KiB leaves room and halves the default. */
+#define SFM_BRIDGE_CONN_MEMORY (16 * 1024)
+
 struct sfm_bridge {
     struct MHD_Daemon *mhd;
     const sfm_app *app;
@@ -176,6 +181,7 @@ int sfm_bridge_new(sfm_bridge **out, const sfm_app *app)
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, b,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000000,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SFM_BRIDGE_CONN_MEMORY,
                               MHD_OPTION_END);
     if (!b->mhd) {
         free(b);

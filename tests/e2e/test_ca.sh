@@ -209,6 +209,13 @@ for key in ec rsa2048; do
         -CAfile "$dir/ca.pem" -untrusted "$dir/intermediate.pem" "$dir/servers/api.example.test.crt"
 done
 
+# ---- --days ------------------------------------------------------------------------------
+expect_ok "issue --days 30" "$CA_BIN" issue client --dir "$WORK/ca-ec" --cn days30 --days 30
+expect_ok "--days 30: still valid in 29 days" \
+    openssl x509 -in "$WORK/ca-ec/clients/days30.crt" -noout -checkend $((29 * 86400))
+expect_exit "--days 30: expired in 31 days" 1 \
+    openssl x509 -in "$WORK/ca-ec/clients/days30.crt" -noout -checkend $((31 * 86400))
+
 # ---- negative kinds ----------------------------------------------------------------------
 dir="$WORK/ca-ec"
 n="$dir/clients"

@@ -583,6 +583,20 @@ static void test_pki_issue_server_is_rsa_with_server_eku(void **state)
     sfm_pki_trust_free(t);
 }
 
+static void test_pki_issue_server_with_a_long_host_name_uses_a_generic_cn(void **state)
+{
+    fixture *fx = *state;
+    char path[T_PATH_MAX];
+    static const char host[] = "a-host-name-longer-than-sixty-four-bytes.eu-west.my.salesforce.example.com";
+    sfm_pki_facts f;
+
+    issue(fx, SFM_PKI_SERVER, host, SFM_PKI_KEY_EC_P256, NULL);
+    facts_of_file(path_of(path, fx, "out/a-host-name-longer-than-sixty-four-bytes.eu-west.my.salesforce.example.com.crt"),
+                  &f);
+    assert_string_equal(f.subject, "CN=sfmtls server,O=sfmtls");
+    assert_int_equal(f.eku, SFM_PKI_EKU_PRESENT | SFM_PKI_EKU_SERVER);
+}
+
 static void test_pki_issue_self_signed_writes_the_leaf_alone(void **state)
 {
     fixture *fx = *state;
@@ -971,6 +985,7 @@ int main(void)
         cmocka_unit_test(test_pki_ca_root_is_a_self_signed_ca_and_signs_the_intermediate),
         cmocka_unit_test(test_pki_issue_client_has_client_eku_and_a_trusted_chain),
         cmocka_unit_test(test_pki_issue_server_is_rsa_with_server_eku),
+        cmocka_unit_test(test_pki_issue_server_with_a_long_host_name_uses_a_generic_cn),
         cmocka_unit_test(test_pki_issue_self_signed_writes_the_leaf_alone),
         cmocka_unit_test(test_pki_issue_expired_ended_before_now),
         cmocka_unit_test(test_pki_issue_not_yet_valid_starts_after_now),
