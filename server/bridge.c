@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "log.h"
+
 /* libmicrohttpd's per-connection pool: request line, headers and the
  * response header. Salesforce requests carry small headers (a session id is
  * about 112 bytes); 16 KiB leaves room and halves the default. */
@@ -16,6 +18,7 @@ struct sfm_bridge {
     struct MHD_Daemon *mhd;
     const sfm_app *app;
     sfm_peer *adding; /* handed to the connection MHD_add_connection creates */
+    int draining;     /* answers close their connection */
 };
 
 /* Per request: the body collected so far. */
@@ -149,6 +152,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     };
     sfm_response resp;
     sfm_http_handle(b->app, &req, &resp);
+    if (resp.denied)
+        sfm_log(SFM_LOG_INFO, "request_denied", "%s %s %s listener=%s peer=%s", resp.denied, method,
+                url, sfm_listener_name(peer->listener), peer->remote_addr);
 
     struct MHD_Response *r =
         MHD_create_response_from_buffer(resp.body_len, resp.body, MHD_RESPMEM_MUST_FREE);
@@ -160,6 +166,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type);
     for (size_t i = 0; i < resp.n_headers; i++)
         MHD_add_response_header(r, resp.headers[i].name, resp.headers[i].value);
+    if (b->draining)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp.status, r);
     MHD_destroy_response(r);
     return ret;
@@ -228,6 +236,11 @@ int sfm_bridge_add(sfm_bridge *b, int fd, sfm_peer *peer)
         b->adding = NULL;
     }
     return 0;
+}
+
+void sfm_bridge_drain(sfm_bridge *b)
+{
+    b->draining = 1;
 }
 
 void sfm_bridge_run(sfm_bridge *b)

@@ -30,6 +30,10 @@ int sfm_bridge_fd(const sfm_bridge *b);
  */
 SFM_NODISCARD int sfm_bridge_add(sfm_bridge *b, int fd, sfm_peer *peer);
 
+/** From now on every answer carries "Connection: close", so that each
+ *  connection ends after the request in flight on it. */
+void sfm_bridge_drain(sfm_bridge *b);
+
 /** Runs the daemon's pending work without blocking. */
 void sfm_bridge_run(sfm_bridge *b);
 

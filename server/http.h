@@ -46,6 +46,7 @@ typedef struct sfm_response {
         char value[160];
     } headers[SFM_RESPONSE_MAX_HEADERS];
     size_t n_headers;
+    const char *denied;             /* static reason code when the request was refused, else NULL */
 } sfm_response;
 
 /** What the handlers may read: immutable while requests are served. */

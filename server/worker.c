@@ -28,6 +28,9 @@
 #define MAX_ACCEPTS 64
 /* SIGTERM: what is in flight gets this long to finish. */
 #define DRAIN_GRACE_MS 5000
+/* While draining, a connection with no bytes moving for this long has no
+ * request in flight and is closed. */
+#define DRAIN_IDLE_MS 200
 /* After a failed handshake, how long we read and drop what the client still
  * sends before closing: closing with unread data makes the kernel send a
  * reset, and the client loses the alert we just sent (TLS 1.3 clients send
@@ -161,7 +164,7 @@ static void touch(struct conn *c)
     if (c->timer != &w->idle)
         return;
     int64_t deadline = now_ms() + w->idle_ms;
-    if (deadline - c->deadline >= 1000)
+    if (deadline - c->deadline >= (w->draining ? 1 : 1000))
         timer_set(c, &w->idle, deadline);
 }
 
@@ -487,10 +490,6 @@ static void conn_step(struct conn *c)
     pump_out(c);
     if (c->state != CONN_OPEN)
         return;
-    if (c->w->draining && !c->to_pair_len && !c->to_tls_len) {
-        conn_close(c);
-        return;
-    }
     conn_watch(c);
 }
 
@@ -554,12 +553,18 @@ static void accept_some(sfm_worker *w, struct listener *l)
     }
 }
 
+/*
+ * SIGTERM: stop accepting and cut off handshakes; let every request in flight
+ * finish. Answers from now on close their connection, and a connection whose
+ * bytes stopped moving has nothing in flight (the handlers answer at once).
+ */
 static void begin_drain(sfm_worker *w)
 {
     if (w->draining)
         return;
     w->draining = 1;
-    w->drain_deadline = now_ms() + DRAIN_GRACE_MS;
+    int64_t now = now_ms();
+    w->drain_deadline = now + DRAIN_GRACE_MS;
     for (size_t i = 0; i < w->n_listen; i++) {
         (void)watch(w, &w->listeners[i].src, 0);
         close(w->listeners[i].src.fd);
@@ -567,12 +572,11 @@ static void begin_drain(sfm_worker *w)
     }
     while (w->hs.head)
         conn_close(w->hs.head);
-    /* Let the bridge answer what it has, then close whatever is idle. */
-    sfm_bridge_run(w->bridge);
-    for (struct conn *c = w->idle.head, *next; c; c = next) {
-        next = c->tnext;
-        conn_step(c);
-    }
+    sfm_bridge_drain(w->bridge);
+    w->idle_ms = DRAIN_IDLE_MS;
+    for (struct conn *c = w->idle.head; c; c = c->tnext)
+        if (c->deadline > now + DRAIN_IDLE_MS)
+            c->deadline = now + DRAIN_IDLE_MS;
 }
 
 static int next_timeout(sfm_worker *w, int64_t now)

@@ -19,7 +19,8 @@ void sfm_api_not_found(sfm_response *resp);
 void sfm_api_rest_error(sfm_response *resp, int status, const char *error_code, const char *message);
 
 /* pages.c: HTML */
-/** The Certificate Error page (SPEC section 5) with `sentence`, status 400. */
+/** The Certificate Error page (SPEC section 5) with `sentence`, status 400.
+ *  `reason_code` must be a static string: the response keeps it. */
 void sfm_api_certificate_error(sfm_response *resp, const char *reason_code, const char *sentence);
 
 #endif

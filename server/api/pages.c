@@ -15,4 +15,5 @@ void sfm_api_certificate_error(sfm_response *resp, const char *reason_code, cons
                      sentence);
     sfm_response_set(resp, 400, "text/html", body, (size_t)n);
     sfm_response_header(resp, "X-Sfmtls-Reason", reason_code);
+    resp->denied = reason_code;
 }

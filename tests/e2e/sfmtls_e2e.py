@@ -67,7 +67,7 @@ class ServerError(AssertionError):
 class Server:
     """One sfmtls-server on 127.0.0.1, both listeners on port 0."""
 
-    def __init__(self, *args, ready_timeout=30):
+    def __init__(self, *args, ready_timeout=30, env=None):
         self.args = list(args)
         self.tmp = tempfile.mkdtemp(prefix="sfmtls-e2e-")
         self.state = os.path.join(self.tmp, "state")
@@ -78,7 +78,7 @@ class Server:
         self.cmd = cmd
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-                                         env=clean_env())
+                                         env={**clean_env(), **(env or {})})
         self.pid = self.proc.pid
         line = self._read_line(ready_timeout)
         m = READY_RE.match(line)
