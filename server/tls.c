@@ -40,6 +40,8 @@
 /* Layer-1 outcomes that resumed sessions can recover. An evicted one makes
  * the resumption fail over to a full handshake, which is always correct. */
 #define TICKET_SLOTS 16384u
+/* Per context (one worker, one listener); a power of two. */
+#define CERT_INFO_CACHE 64u
 
 struct ticket_slot {
     uint64_t id;
@@ -75,6 +77,9 @@ struct sfm_tls_ctx {
     int rng_ok;
     Aes aes;
     int aes_ok;
+    /* Recent layer-1 outcomes, so that a client that comes back shares one
+     * copy of its leaf across its connections and tickets. */
+    sfm_cert_info *recent[CERT_INFO_CACHE];
 };
 
 const char *sfm_listener_name(enum sfm_listener l)
@@ -300,19 +305,35 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ
     return WOLFSSL_TICKET_RET_OK;
 }
 
-static sfm_cert_info *cert_info_new(const unsigned char *der, size_t len, int chain_len)
+/* The outcome for this leaf, chain length and problems: a recent one of this
+ * context when it matches, else a new one. Returns a new reference or NULL. */
+static sfm_cert_info *cert_info_get(sfm_tls_ctx *ctx, const unsigned char *der, size_t len,
+                                    int chain_len, unsigned flags)
 {
-    sfm_cert_info *ci = malloc(sizeof(*ci) + len);
+    char sha256[65];
+    if (sfm_pki_sha256_hex(der, len, sha256) != 0)
+        return NULL;
+    unsigned slot = 0;
+    for (int i = 0; i < 8; i++)
+        slot = slot * 16 + (unsigned)(sha256[i] <= '9' ? sha256[i] - '0' : sha256[i] - 'a' + 10);
+    slot &= CERT_INFO_CACHE - 1;
+    sfm_cert_info *ci = ctx->recent[slot];
+    if (ci && ci->flags == flags && ci->chain_len == chain_len && ci->der_len == len &&
+        memcmp(ci->sha256, sha256, sizeof(sha256)) == 0)
+        return sfm_cert_info_ref(ci);
+
+    ci = malloc(sizeof(*ci) + len);
     if (!ci)
         return NULL;
     atomic_init(&ci->refs, 1);
-    ci->reason = SFM_L1_OK;
-    ci->flags = 0;
+    ci->flags = flags;
+    ci->reason = sfm_l1_reason_of(flags);
     ci->chain_len = chain_len;
     ci->der_len = len;
     memcpy(ci->der, der, len);
-    if (sfm_pki_sha256_hex(der, len, ci->sha256) != 0)
-        ci->sha256[0] = '\0';
+    memcpy(ci->sha256, sha256, sizeof(sha256));
+    sfm_cert_info_unref(ctx->recent[slot]);
+    ctx->recent[slot] = sfm_cert_info_ref(ci);
     return ci;
 }
 
@@ -370,13 +391,10 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
             flags |= SFM_L1_F_INVALID;
         t->l1_flags |= flags;
 
-        sfm_cert_info *ci = NULL;
-        if (store->certs && store->totalCerts > 0)
-            ci = cert_info_new(store->certs[0].buffer, store->certs[0].length, store->totalCerts);
+        sfm_cert_info *ci = cert_info_get(t->ctx, store->certs[0].buffer, store->certs[0].length,
+                                          store->totalCerts, t->l1_flags);
         if (!ci)
             return 0; /* out of memory: fail closed */
-        ci->flags = t->l1_flags;
-        ci->reason = sfm_l1_reason_of(t->l1_flags);
         sfm_cert_info_unref(t->cert);
         t->cert = ci;
         t->ticket_id = 0;
@@ -541,6 +559,8 @@ void sfm_tls_ctx_free(sfm_tls_ctx *ctx)
         wc_FreeRng(&ctx->rng);
     if (ctx->aes_ok)
         wc_AesFree(&ctx->aes);
+    for (size_t i = 0; i < CERT_INFO_CACHE; i++)
+        sfm_cert_info_unref(ctx->recent[i]);
     free(ctx);
 }
 
