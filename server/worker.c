@@ -237,10 +237,14 @@ static void linger_step(struct conn *c)
     conn_close(c);
 }
 
+/* Ends a connection that went wrong. `event` names the log line; NULL logs
+ * nothing (a peer that resets an established connection is not news). */
 static void conn_fail(struct conn *c, const char *event)
 {
     const char *why = c->tls.error[0] ? c->tls.error : "connection closed";
-    sfm_log(SFM_LOG_INFO, event, "%s listener=%s peer=%s", why, sfm_listener_name(c->listener), c->addr);
+    if (event)
+        sfm_log(SFM_LOG_INFO, event, "%s listener=%s peer=%s", why, sfm_listener_name(c->listener),
+                c->addr);
     c->failed = 1;
     if (c->state == CONN_HANDSHAKE && !c->w->draining)
         conn_linger(c);
@@ -350,7 +354,7 @@ static void pump_in(struct conn *c)
             c->tls_eof = 1;
             break;
         case SFM_IO_ERROR:
-            conn_fail(c, "connection_error");
+            conn_fail(c, NULL);
             return;
         }
     }
@@ -380,7 +384,7 @@ static int tls_write_or_keep(struct conn *c, const unsigned char *buf, size_t le
         return 1;
     case SFM_IO_CLOSED:
     case SFM_IO_ERROR:
-        conn_fail(c, "connection_error");
+        conn_fail(c, NULL);
         return -1;
     }
     return -1;
@@ -677,8 +681,7 @@ static void *worker_main(void *arg)
                 if (c->state == CONN_CLOSED)
                     break;
                 if ((evs[i].events & EPOLLERR) && c->state == CONN_OPEN) {
-                    snprintf(c->tls.error, sizeof(c->tls.error), "connection reset");
-                    conn_fail(c, "connection_error");
+                    conn_fail(c, NULL);
                     break;
                 }
                 conn_step(c);
