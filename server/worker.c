@@ -157,14 +157,18 @@ static void timer_set(struct conn *c, struct conn_list *l, int64_t deadline)
     l->tail = c;
 }
 
-/* Bytes moved: push the idle deadline back (at most once a second). */
+/* An answer moved: push the idle deadline back (in steps of a sixteenth of
+ * the timeout, at most a second, to spare the list operations).
+ * Only bytes sent to the client count, so a peer that trickles a request
+ * byte by byte, or never reads its answers, is still cut off. */
 static void touch(struct conn *c)
 {
     sfm_worker *w = c->w;
     if (c->timer != &w->idle)
         return;
     int64_t deadline = now_ms() + w->idle_ms;
-    if (deadline - c->deadline >= (w->draining ? 1 : 1000))
+    int64_t step = w->idle_ms / 16 < 1000 ? w->idle_ms / 16 : 1000;
+    if (deadline - c->deadline >= (w->draining ? 1 : step))
         timer_set(c, &w->idle, deadline);
 }
 
@@ -340,7 +344,6 @@ static void pump_in(struct conn *c)
         size_t n = 0;
         switch (sfm_tls_read(&c->tls, w->scratch, sizeof(w->scratch), &n)) {
         case SFM_IO_OK:
-            touch(c);
             if (to_pair_write(c, w->scratch, n) != 0)
                 return;
             break;

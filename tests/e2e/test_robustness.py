@@ -8,6 +8,7 @@ holding no more descriptors than before; silent peers are cut off after
 import concurrent.futures
 import os
 import socket
+import ssl
 import time
 import unittest
 
@@ -131,6 +132,62 @@ class StallTests(ServerTestCase):
         finally:
             for s in stalled:
                 s.close()
+
+
+class SlowClientTests(ServerTestCase):
+    """--idle-timeout 1: a peer that completes the handshake, then trickles a
+    request or never reads its answers, is cut off; others are served."""
+    server_args = ("--idle-timeout", "1")
+
+    @classmethod
+    def prepare(cls):
+        cls.good = cls.server.issue("slow")
+
+    def tls_connect(self):
+        ctx = ssl.create_default_context(cafile=self.server.ca)
+        ctx.load_cert_chain(self.good.chain, self.good.key)
+        sock = socket.create_connection(("127.0.0.1", self.server.mtls_port), timeout=10)
+        return ctx.wrap_socket(sock, server_hostname="localhost")
+
+    def test_trickled_request_is_cut_off(self):
+        s = self.tls_connect()
+        start = time.monotonic()
+        request = b"GET /__admin/health HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"a" * 200
+        closed = False
+        try:
+            for byte in request:
+                s.sendall(bytes([byte]))
+                time.sleep(0.05)
+                if time.monotonic() - start > 6:
+                    break
+        except OSError:
+            closed = True
+        took = time.monotonic() - start
+        if not closed:
+            s.settimeout(3)
+            try:
+                closed = s.recv(100) == b""
+            except OSError:
+                closed = True
+        s.close()
+        self.assertTrue(closed, "a trickling peer kept its connection")
+        self.assertLess(took, 4.0, f"cut off only after {took:.1f} s with --idle-timeout 1")
+        res = self.curl("mtls", "/__admin/health", cert=self.good)
+        self.assertEqual(self.response(res).status, 200, self.explain(res))
+
+    def test_keep_alive_client_is_served_until_idle(self):
+        s = self.tls_connect()
+        try:
+            for _ in range(3):
+                s.sendall(b"GET /__admin/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                self.assertIn(b" 200 ", s.recv(65536))
+                time.sleep(0.5)
+            s.settimeout(5)
+            start = time.monotonic()
+            self.assertEqual(s.recv(100), b"", "an idle keep-alive connection is closed")
+            self.assertLess(time.monotonic() - start, 3.0)
+        finally:
+            s.close()
 
 
 if __name__ == "__main__":
