@@ -18,6 +18,7 @@ typedef struct sfm_bridge sfm_bridge;
 
 /** Starts a daemon that answers with sfm_http_handle(app, ...). `app` is borrowed for its life. */
 SFM_NODISCARD int sfm_bridge_new(sfm_bridge **out, const sfm_app *app);
+/** Stops the daemon and closes its connections; NULL-safe. */
 void sfm_bridge_free(sfm_bridge *b);
 
 /** The daemon's epoll descriptor: readable when sfm_bridge_run has work. */

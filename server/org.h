@@ -30,6 +30,7 @@ typedef struct sfm_org {
  * the file, the JSON path and the line of every problem found (one per line).
  */
 SFM_NODISCARD int sfm_org_load(sfm_org **out, const char *path, char *err, size_t err_len);
+/** NULL-safe. */
 void sfm_org_free(sfm_org *org);
 
 /** The release name of an API version ("31.0" -> "Summer '14"); 0 or -EINVAL. */

@@ -24,7 +24,9 @@ typedef struct sfm_peer {
 /** A new peer with one reference, or NULL when out of memory. Takes a new reference to `cert`. */
 sfm_peer *sfm_peer_new(enum sfm_listener l, const char *remote_addr, const char *tls_version,
                        const char *cipher, int resumed, sfm_cert_info *cert);
+/** Takes a reference (thread-safe); returns `p`. NULL-safe. */
 sfm_peer *sfm_peer_ref(sfm_peer *p);
+/** Drops a reference; the last one frees the peer. NULL-safe. */
 void sfm_peer_unref(sfm_peer *p);
 
 #endif

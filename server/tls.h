@@ -67,6 +67,7 @@ typedef struct sfm_tls_shared sfm_tls_shared;
 /** Builds the server-wide state: a copy of the settings and a ticket key. */
 SFM_NODISCARD int sfm_tls_shared_new(sfm_tls_shared **out, const sfm_tls_settings *s,
                                      char err[SFM_TLS_ERR_LEN]);
+/** Frees it once no worker uses it; NULL-safe. */
 void sfm_tls_shared_free(sfm_tls_shared *sh);
 
 /** One listener's wolfSSL context, owned by one worker. */
@@ -74,6 +75,7 @@ typedef struct sfm_tls_ctx sfm_tls_ctx;
 
 SFM_NODISCARD int sfm_tls_ctx_new(sfm_tls_ctx **out, sfm_tls_shared *sh, enum sfm_listener l,
                                   char err[SFM_TLS_ERR_LEN]);
+/** Frees it once its connections are gone; NULL-safe. */
 void sfm_tls_ctx_free(sfm_tls_ctx *ctx);
 
 /** I/O intent of a TLS step (STYLE 19). */
@@ -112,9 +114,11 @@ void sfm_tls_close_notify(sfm_tls_conn *t);
 /** Frees what wolfCrypt caches per thread (the fixed-point ECC tables); call at thread exit. */
 void sfm_tls_thread_cleanup(void);
 
-/** "TLSv1.3", the negotiated suite, and whether the session was resumed. */
+/** The protocol after the handshake ("TLSv1.3"); a static string. */
 const char *sfm_tls_version(const sfm_tls_conn *t);
+/** The negotiated suite, in wolfSSL's naming; valid while `t` lives. */
 const char *sfm_tls_cipher(const sfm_tls_conn *t);
+/** 1 when the session was resumed from a ticket. */
 int sfm_tls_resumed(const sfm_tls_conn *t);
 
 #endif

@@ -41,6 +41,7 @@ SFM_NODISCARD int sfm_worker_start(sfm_worker *w);
 void sfm_worker_stop(sfm_worker *w);
 /** Waits for its thread to end. */
 void sfm_worker_join(sfm_worker *w);
+/** Joins the thread if it runs, then frees everything; NULL-safe. */
 void sfm_worker_free(sfm_worker *w);
 
 #endif

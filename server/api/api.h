@@ -8,10 +8,13 @@
 #include "../http.h"
 
 /* admin.c: /__admin/ */
+/** GET /__admin/health: {"status":"ok","historyDropped":N}. */
 void sfm_api_health(const sfm_app *app, const sfm_request *req, sfm_response *resp);
+/** GET /__admin/tls-info: what the server saw of the caller's connection (SPEC section 6). */
 void sfm_api_tls_info(const sfm_app *app, const sfm_request *req, sfm_response *resp);
 
 /* rest.c: /services/data/ */
+/** GET /services/data/: the fixture's API versions, no authentication. */
 void sfm_api_versions(const sfm_app *app, const sfm_request *req, sfm_response *resp);
 /** The Salesforce-shaped 404: [{"message":"The requested resource does not exist","errorCode":"NOT_FOUND"}]. */
 void sfm_api_not_found(sfm_response *resp);
