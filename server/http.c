@@ -111,6 +111,10 @@ void sfm_http_handle(const sfm_app *app, const sfm_request *req, sfm_response *r
         sfm_api_certificate_error(resp, sfm_l1_code(ci->reason), sfm_l1_sentence(ci->reason));
         return;
     }
+    if (req->body_too_large) {
+        sfm_api_rest_error(resp, 413, "REQUEST_TOO_LARGE", "The request body is larger than 2 MiB.");
+        return;
+    }
     if (!route) {
         sfm_api_not_found(resp);
         return;

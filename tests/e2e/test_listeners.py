@@ -1,5 +1,6 @@
 """The two listeners, TLS versions, --client-cert=required, and the unauthenticated API answers."""
 
+import tempfile
 import unittest
 
 from sfmtls_e2e import ServerTestCase
@@ -75,6 +76,19 @@ class ListenerTests(ServerTestCase):
                     r = self.response(res)
                     self.assertTrue(r.headers.get("content-type", "").startswith("application/json"),
                                     self.explain(res))
+
+    def test_other_methods_and_oversized_bodies(self):
+        res = self.curl("standard", "/services/data/", extra=("-X", "DELETE"))
+        body = self.json_of(res, status=405)
+        self.assertEqual(body[0]["errorCode"], "METHOD_NOT_ALLOWED", self.explain(res))
+        with tempfile.NamedTemporaryFile() as big:
+            big.write(b"x" * (2 * 1024 * 1024 + 1))
+            big.flush()
+            res = self.curl("standard", "/services/data/", extra=("-H", "Expect:", "--data-binary", "@" + big.name))
+            body = self.json_of(res, status=413)
+            self.assertEqual(body[0]["errorCode"], "REQUEST_TOO_LARGE", self.explain(res))
+        res = self.curl("standard", "/__admin/health")
+        self.assertEqual(self.json_of(res)["status"], "ok", self.explain(res))
 
 
 class RequiredModeTests(ServerTestCase):
