@@ -1448,7 +1448,10 @@ int sfm_pki_read_file(const char *path, size_t max, char **out, size_t *len, cha
         n += (size_t)r;
     }
     buf[n] = '\0';
-    *out = buf;
+    /* Give back what the cap reserved beyond the file (a shrinking realloc
+     * that fails leaves the block as it was). */
+    char *fit = realloc(buf, n + 1);
+    *out = fit ? fit : buf;
     *len = n;
     buf = NULL;
     rc = SFM_PKI_OK;

@@ -90,6 +90,12 @@ class ListenerTests(ServerTestCase):
         res = self.curl("standard", "/__admin/health")
         self.assertEqual(self.json_of(res)["status"], "ok", self.explain(res))
 
+    def test_header_block_limit(self):
+        res = self.curl("mtls", "/services/data/", extra=("-H", "X-Pad: " + "a" * 6000))
+        self.assert_versions(res)
+        res = self.curl("mtls", "/services/data/", extra=("-H", "X-Pad: " + "a" * 12000))
+        self.assertEqual(self.response(res).status, 431, self.explain(res))
+
 
 class RequiredModeTests(ServerTestCase):
     server_args = ("--client-cert", "required")
