@@ -67,10 +67,10 @@ class ServerError(AssertionError):
 class Server:
     """One sfmtls-server on 127.0.0.1, both listeners on port 0."""
 
-    def __init__(self, *args, ready_timeout=30, env=None):
+    def __init__(self, *args, ready_timeout=30, env=None, state_dir=None):
         self.args = list(args)
         self.tmp = tempfile.mkdtemp(prefix="sfmtls-e2e-")
-        self.state = os.path.join(self.tmp, "state")
+        self.state = state_dir or os.path.join(self.tmp, "state")
         self.ca = os.path.join(self.state, "ca.pem")
         self.stderr_path = os.path.join(self.tmp, "server.stderr")
         cmd = [SERVER_BIN, "--fixtures", FIXTURES, "--state-dir", self.state, "--bind", "127.0.0.1",
