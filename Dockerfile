@@ -12,7 +12,6 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
 FROM debian:12-slim
 COPY scripts/install-deps /usr/local/lib/sfmtls/install-deps
 RUN /usr/local/lib/sfmtls/install-deps --runtime \
- && apt-get install -y -qq --no-install-recommends curl >/dev/null \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home /var/lib/sfmtls --create-home sfmtls
 COPY --from=build /src/build/server/sfmtls-server /src/build/ca/sfmtls-ca /usr/local/bin/

@@ -728,7 +728,11 @@ const char *sfm_tls_version(const sfm_tls_conn *t)
 
 const char *sfm_tls_cipher(const sfm_tls_conn *t)
 {
-    const char *name = wolfSSL_CIPHER_get_name(wolfSSL_get_current_cipher(t->ssl));
+    /* The IANA name ("TLS_AES_256_GCM_SHA384"), as Java, .NET and
+     * Salesforce's TLS 1.3 list spell it. */
+    int suite = wolfSSL_get_current_cipher_suite(t->ssl);
+    const char *name = wolfSSL_get_cipher_name_iana_from_suite((unsigned char)(suite >> 8),
+                                                               (unsigned char)suite);
     return name ? name : "";
 }
 

@@ -116,7 +116,7 @@ void sfm_tls_thread_cleanup(void);
 
 /** The protocol after the handshake ("TLSv1.3"); a static string. */
 const char *sfm_tls_version(const sfm_tls_conn *t);
-/** The negotiated suite, in wolfSSL's naming; valid while `t` lives. */
+/** The negotiated suite's IANA name; a static string. */
 const char *sfm_tls_cipher(const sfm_tls_conn *t);
 /** 1 when the session was resumed from a ticket. */
 int sfm_tls_resumed(const sfm_tls_conn *t);

@@ -62,6 +62,25 @@ class ListenerTests(ServerTestCase):
                 self.assertNotIn("BEGIN CERTIFICATE", res.out, self.explain(res))
                 self.assertEqual(res.responses, [], self.explain(res))
 
+    def test_only_salesforce_suites_are_negotiated(self):
+        # No static RSA key exchange, no CBC-SHA1, no suites outside Salesforce's list.
+        for suite in ("AES256-GCM-SHA384", "AES128-SHA", "ECDHE-RSA-AES256-SHA", "DHE-RSA-AES256-GCM-SHA384"):
+            with self.subTest(suite=suite):
+                res = self.s_client("mtls", "/__admin/health", tls="1.2", extra=("-cipher", suite))
+                self.assertNotEqual(res.rc, 0, self.explain(res))
+                self.assertEqual(res.responses, [], self.explain(res))
+        for suite in ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-SHA256"):
+            with self.subTest(suite=suite):
+                res = self.s_client("mtls", "/__admin/tls-info", tls="1.2", extra=("-cipher", suite))
+                self.assertEqual(self.json_of(res)["cipher"],
+                                 {"ECDHE-RSA-AES128-GCM-SHA256": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                                  "ECDHE-RSA-AES128-SHA256": "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256"}[suite],
+                                 self.explain(res))
+        for suite in ("TLS_AES_128_CCM_8_SHA256", "TLS_CHACHA20_POLY1305_SHA256"):
+            with self.subTest(suite=suite):
+                res = self.s_client("mtls", "/__admin/tls-info", tls="1.3", extra=("-ciphersuites", suite))
+                self.assertEqual(self.json_of(res)["cipher"], suite, self.explain(res))
+
     def test_api_version_list(self):
         for listener in ("mtls", "standard"):
             with self.subTest(listener=listener):
