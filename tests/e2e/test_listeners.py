@@ -1,5 +1,8 @@
 """The two listeners, TLS versions, --client-cert=required, and the unauthenticated API answers."""
 
+import json
+import socket
+import subprocess
 import tempfile
 import unittest
 
@@ -114,6 +117,32 @@ class ListenerTests(ServerTestCase):
         self.assert_versions(res)
         res = self.curl("mtls", "/services/data/", extra=("-H", "X-Pad: " + "a" * 12000))
         self.assertEqual(self.response(res).status, 431, self.explain(res))
+
+
+def have_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@unittest.skipUnless(have_ipv6_loopback(), "no IPv6 loopback on this host")
+class TwoAddressTests(ServerTestCase):
+    """--bind with two addresses: both listeners answer on each, on the same port."""
+    server_args = ("--bind", "::1")
+
+    def test_both_addresses_serve_both_listeners(self):
+        for listener in ("mtls", "standard"):
+            port = self.server.port(listener)
+            for host in ("127.0.0.1", "[::1]"):
+                with self.subTest(listener=listener, host=host):
+                    p = subprocess.run(["curl", "-sS", "-g", "--max-time", "10", "--cacert", self.server.ca,
+                                        f"https://{host}:{port}/__admin/tls-info"],
+                                       capture_output=True, text=True, timeout=20)
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    self.assertEqual(json.loads(p.stdout)["listener"], listener)
 
 
 class RequiredModeTests(ServerTestCase):
