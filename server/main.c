@@ -235,6 +235,93 @@ static int open_listener(const char *addr, int port, int *real_port)
     return fd;
 }
 
+/* Every worker's listening sockets: one per listener and bind address. */
+struct listeners {
+    int fds[MAX_WORKERS][SFM_WORKER_MAX_LISTEN];
+    enum sfm_listener kinds[SFM_WORKER_MAX_LISTEN];
+    size_t n;
+    int ports[2];            /* the real port of each listener, by enum sfm_listener */
+    const char *first_addr;  /* named in the ready line */
+};
+
+/* Closes the sockets of workers [from, to). */
+static void close_listeners(struct listeners *ls, int from, int to)
+{
+    for (int wi = from; wi < to; wi++)
+        for (size_t j = 0; j < ls->n; j++)
+            close(ls->fds[wi][j]);
+}
+
+/*
+ * Opens, for each worker, a socket per listener and --bind address, all
+ * sharing one port per listener (port 0: the first socket picks it). The
+ * default ::1 is skipped with a warning on a host without IPv6. On failure
+ * says why on stderr, closes what it opened and returns -1.
+ */
+static int open_listeners(const sfm_config *cfg, int n_workers, struct listeners *ls)
+{
+    static const enum sfm_listener order[] = {SFM_LISTENER_MTLS, SFM_LISTENER_STANDARD};
+    ls->ports[SFM_LISTENER_MTLS] = cfg->mtls_port;
+    ls->ports[SFM_LISTENER_STANDARD] = cfg->port;
+    for (size_t l = 0; l < 2; l++) {
+        enum sfm_listener kind = order[l];
+        for (size_t b = 0; b < cfg->bind.n && ls->n < SFM_WORKER_MAX_LISTEN; b++) {
+            const char *addr = cfg->bind.v[b];
+            int wi;
+            for (wi = 0; wi < n_workers; wi++) {
+                int real = ls->ports[kind];
+                int fd = open_listener(addr, ls->ports[kind], &real);
+                if (fd >= 0) {
+                    ls->fds[wi][ls->n] = fd;
+                    ls->ports[kind] = real;
+                    continue;
+                }
+                if (wi == 0 && cfg->bind_is_default && strchr(addr, ':') &&
+                    (fd == -EADDRNOTAVAIL || fd == -EAFNOSUPPORT)) {
+                    if (kind == SFM_LISTENER_MTLS)
+                        sfm_log(SFM_LOG_WARN, "bind_skipped", "%s: no IPv6 on this host", addr);
+                    break;
+                }
+                fprintf(stderr, "sfmtls-server: cannot listen on %s port %d (%s): %s\n", addr,
+                        ls->ports[kind], kind == SFM_LISTENER_MTLS ? "--mtls-port" : "--port",
+                        strerror(-fd));
+                for (int k = 0; k < wi; k++)
+                    close(ls->fds[k][ls->n]);
+                close_listeners(ls, 0, n_workers);
+                return -1;
+            }
+            if (wi == n_workers) {
+                ls->kinds[ls->n++] = kind;
+                if (!ls->first_addr)
+                    ls->first_addr = addr;
+            }
+        }
+    }
+    if (ls->n == 0) {
+        fprintf(stderr, "sfmtls-server: no address to listen on\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Waits for SIGTERM or SIGINT (blocked in every thread: only sigwait sees them). */
+static void wait_for_stop(const sigset_t *sigs)
+{
+    for (;;) {
+        int sig = 0;
+        if (sigwait(sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            sfm_log(SFM_LOG_WARN, "reload_unavailable",
+                    "SIGHUP: this version does not reload; restart instead");
+            continue;
+        }
+        sfm_log(SFM_LOG_INFO, "stopping", "%s: finishing requests in flight",
+                sig == SIGINT ? "SIGINT" : "SIGTERM");
+        return;
+    }
+}
+
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -282,9 +369,7 @@ int main(int argc, char **argv)
     struct trust_files trust = {0};
     sfm_worker *workers[MAX_WORKERS] = {0};
     int n_workers = 0;
-    int listen_fds[MAX_WORKERS][SFM_WORKER_MAX_LISTEN];
-    enum sfm_listener kinds[SFM_WORKER_MAX_LISTEN];
-    size_t n_listen = 0;
+    static struct listeners ls;
     char pki_err[SFM_PKI_ERR_LEN] = "";
     static char org_err[16384];
     sfm_der *anchors = NULL; /* borrowed from trust.anchors */
@@ -362,64 +447,26 @@ int main(int argc, char **argv)
     }
 
     n_workers = cfg.workers > MAX_WORKERS ? MAX_WORKERS : cfg.workers;
-    int ports[2] = {cfg.mtls_port, cfg.port};
-    const char *first_addr = NULL;
-    for (int l = 0; l < 2; l++) {
-        for (size_t b = 0; b < cfg.bind.n; b++) {
-            const char *addr = cfg.bind.v[b];
-            if (n_listen == SFM_WORKER_MAX_LISTEN)
-                break;
-            int opened = 0;
-            for (int wi = 0; wi < n_workers; wi++) {
-                int real = ports[l];
-                int fd = open_listener(addr, ports[l], &real);
-                if (fd < 0) {
-                    if (wi == 0 && cfg.bind_is_default && strchr(addr, ':') &&
-                        (fd == -EADDRNOTAVAIL || fd == -EAFNOSUPPORT)) {
-                        if (l == 0)
-                            sfm_log(SFM_LOG_WARN, "bind_skipped", "%s: no IPv6 on this host", addr);
-                        break;
-                    }
-                    fprintf(stderr, "sfmtls-server: cannot listen on %s port %d (%s): %s\n", addr,
-                            ports[l], l == 0 ? "--mtls-port" : "--port", strerror(-fd));
-                    for (int k = 0; k < wi; k++)
-                        close(listen_fds[k][n_listen]);
-                    goto close_listeners;
-                }
-                listen_fds[wi][n_listen] = fd;
-                ports[l] = real;
-                opened = 1;
-            }
-            if (opened) {
-                kinds[n_listen++] = (enum sfm_listener)l;
-                if (!first_addr)
-                    first_addr = addr;
-            }
-        }
-    }
-    if (n_listen == 0) {
-        fprintf(stderr, "sfmtls-server: no address to listen on\n");
+    if (open_listeners(&cfg, n_workers, &ls) < 0)
         goto out;
-    }
 
     sfm_app app = {.org = org};
     for (int wi = 0; wi < n_workers; wi++) {
         sfm_worker_opts o = {
             .id = wi,
-            .n_listen = n_listen,
+            .n_listen = ls.n,
             .tls = tls,
             .app = &app,
             .handshake_timeout_ms = cfg.handshake_timeout * 1000,
             .idle_timeout_ms = cfg.idle_timeout * 1000,
         };
-        memcpy(o.listen_fds, listen_fds[wi], n_listen * sizeof(int));
-        memcpy(o.listen_kinds, kinds, n_listen * sizeof(kinds[0]));
+        memcpy(o.listen_fds, ls.fds[wi], ls.n * sizeof(int));
+        memcpy(o.listen_kinds, ls.kinds, ls.n * sizeof(ls.kinds[0]));
         char werr[SFM_WORKER_ERR_LEN];
+        /* The worker owns its descriptors from here, even when it fails. */
         if (sfm_worker_new(&workers[wi], &o, werr) < 0) {
             fprintf(stderr, "sfmtls-server: worker %d: %s\n", wi, werr);
-            for (int k = wi + 1; k < n_workers; k++)
-                for (size_t j = 0; j < n_listen; j++)
-                    close(listen_fds[k][j]);
+            close_listeners(&ls, wi + 1, n_workers);
             goto stop_workers;
         }
     }
@@ -438,24 +485,13 @@ int main(int argc, char **argv)
         }
     }
 
-    const char *open_b = strchr(first_addr, ':') ? "[" : "", *close_b = strchr(first_addr, ':') ? "]" : "";
-    printf("sfmtls ready mtls=https://%s%s%s:%d standard=https://%s%s%s:%d\n", open_b, first_addr,
-           close_b, ports[0], open_b, first_addr, close_b, ports[1]);
+    const char *host = ls.first_addr, *lb = strchr(host, ':') ? "[" : "", *rb = *lb ? "]" : "";
+    printf("sfmtls ready mtls=https://%s%s%s:%d standard=https://%s%s%s:%d\n", lb, host, rb,
+           ls.ports[SFM_LISTENER_MTLS], lb, host, rb, ls.ports[SFM_LISTENER_STANDARD]);
     fflush(stdout);
     sfm_log(SFM_LOG_INFO, "ready", "%d worker(s), org %s (%s), state %s", n_workers, org->name,
             org->id, cfg.state_dir);
-
-    for (;;) {
-        int sig = 0;
-        if (sigwait(&sigs, &sig) != 0)
-            continue;
-        if (sig == SIGHUP) {
-            sfm_log(SFM_LOG_WARN, "reload_unavailable", "SIGHUP: this version does not reload; restart instead");
-            continue;
-        }
-        sfm_log(SFM_LOG_INFO, "stopping", "%s: finishing requests in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        break;
-    }
+    wait_for_stop(&sigs);
     status = 0;
 
 stop_workers:
@@ -464,12 +500,6 @@ stop_workers:
             sfm_worker_stop(workers[wi]);
     for (int wi = 0; wi < n_workers; wi++)
         sfm_worker_free(workers[wi]);
-    goto out;
-
-close_listeners:
-    for (int wi = 0; wi < n_workers; wi++)
-        for (size_t j = 0; j < n_listen; j++)
-            close(listen_fds[wi][j]);
 
 out:
     sfm_tls_shared_free(tls);
