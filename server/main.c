@@ -207,8 +207,12 @@ static int parse_numeric_host(const char *addr, int port, struct sockaddr_storag
     return 0;
 }
 
-/* Opens one listening socket; all workers bind the same port (SO_REUSEPORT). */
-static int open_listener(const char *addr, int port, int *real_port)
+/*
+ * Binds a TCP socket to addr:port; with `group` it joins the SO_REUSEPORT
+ * group every worker binds for that port, and listens. Returns the socket or
+ * a negative errno; *real_port is the bound port.
+ */
+static int bind_socket(const char *addr, int port, int group, int *real_port)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -219,10 +223,11 @@ static int open_listener(const char *addr, int port, int *real_port)
         return -errno;
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (group)
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (ss.ss_family == AF_INET6)
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || (group && listen(fd, 4096) < 0)) {
         int e = errno;
         close(fd);
         return -e;
@@ -233,6 +238,21 @@ static int open_listener(const char *addr, int port, int *real_port)
         *real_port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
                                                     : ((struct sockaddr_in6 *)&got)->sin6_port);
     return fd;
+}
+
+/*
+ * The first worker's socket for an address. Another process's SO_REUSEPORT
+ * group on the port (a second sfmtls started by mistake) would let us join
+ * it and share its clients; a plain bind first fails with EADDRINUSE then.
+ * It also picks the port when asked for port 0.
+ */
+static int open_first_listener(const char *addr, int port, int *real_port)
+{
+    int probe = bind_socket(addr, port, 0, real_port);
+    if (probe < 0)
+        return probe;
+    close(probe);
+    return bind_socket(addr, *real_port, 1, real_port);
 }
 
 /* Every worker's listening sockets: one per listener and bind address. */
@@ -270,7 +290,8 @@ static int open_listeners(const sfm_config *cfg, int n_workers, struct listeners
             int wi;
             for (wi = 0; wi < n_workers; wi++) {
                 int real = ls->ports[kind];
-                int fd = open_listener(addr, ls->ports[kind], &real);
+                int fd = wi == 0 ? open_first_listener(addr, ls->ports[kind], &real)
+                                 : bind_socket(addr, ls->ports[kind], 1, &real);
                 if (fd >= 0) {
                     ls->fds[wi][ls->n] = fd;
                     ls->ports[kind] = real;

@@ -37,6 +37,16 @@ class StartupTests(unittest.TestCase):
         self.assertNotIn("sfmtls ready", p.stdout, msg)
         self.assertIn(needle, p.stdout + p.stderr, msg)
 
+    def test_port_held_by_another_server_is_an_error(self):
+        # Workers share ports with SO_REUSEPORT; a second server must not join that group.
+        first = Server()
+        try:
+            self.check_bad_args(["--mtls-port", str(first.mtls_port)], "Address already in use")
+            self.check_bad_args(["--port", str(first.std_port)], "--port")
+            self.assertTrue(first.alive())
+        finally:
+            first.cleanup()
+
     def test_unknown_flag_is_named(self):
         self.check_bad_args(["--no-such-flag"], "--no-such-flag")
 
