@@ -154,6 +154,7 @@ static int load_trust(const sfm_config *cfg, struct trust_files *t, char err[SFM
         return rc;
     for (size_t i = 0; i < cfg->trust.n; i++) {
         skipped = 0;
+        size_t before = sfm_pki_trust_count(t->anchors);
         rc = sfm_pki_trust_add_file(t->anchors, cfg->trust.v[i], &skipped, err);
         if (rc < 0) {
             char msg[SFM_PKI_ERR_LEN];
@@ -161,10 +162,20 @@ static int load_trust(const sfm_config *cfg, struct trust_files *t, char err[SFM
             snprintf(err, SFM_PKI_ERR_LEN, "%s", msg);
             return rc;
         }
+        if (skipped && sfm_pki_trust_count(t->anchors) == before) {
+            /* Nothing but intermediates, leaves or unparsable blocks: surely
+             * not what the user meant. */
+            snprintf(err, SFM_PKI_ERR_LEN,
+                     "--trust %s: no self-signed CA certificate in it (%zu certificate(s) that are "
+                     "intermediates, leaves or not valid X.509); Salesforce trusts only root CAs",
+                     cfg->trust.v[i], skipped);
+            return -EINVAL;
+        }
         if (skipped)
             sfm_log(SFM_LOG_WARN, "trust_skipped",
-                    "--trust %s: %zu certificate(s) ignored: only self-signed CA certificates "
-                    "become anchors (Salesforce trusts only root CAs)",
+                    "--trust %s: %zu certificate(s) ignored: intermediates, leaves or not valid "
+                    "X.509; only self-signed CA certificates become anchors (Salesforce trusts "
+                    "only root CAs)",
                     cfg->trust.v[i], skipped);
     }
     char *pem = NULL;

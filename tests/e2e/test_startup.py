@@ -8,7 +8,7 @@ import tempfile
 import time
 import unittest
 
-from sfmtls_e2e import FIXTURES, SERVER_BIN, Server, clean_env, curl
+from sfmtls_e2e import CA_BIN, FIXTURES, SERVER_BIN, Server, clean_env, curl
 
 
 class StartupTests(unittest.TestCase):
@@ -46,6 +46,18 @@ class StartupTests(unittest.TestCase):
             self.assertTrue(first.alive())
         finally:
             first.cleanup()
+
+    def test_trust_file_without_a_root_is_an_error(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            ca = os.path.join(tmp, "ca")
+            subprocess.run([CA_BIN, "init", "--dir", ca], check=True, capture_output=True, timeout=30)
+            self.check_bad_args(["--trust", os.path.join(ca, "intermediate.pem")], "no self-signed CA certificate")
+            bad = os.path.join(tmp, "bad.pem")
+            with open(bad, "w") as f:
+                f.write("-----BEGIN CERTIFICATE-----\nMIIBad==\n-----END CERTIFICATE-----\n")
+            self.check_bad_args(["--trust", bad], "--trust " + bad)
+            self.check_bad_args(["--trust", os.path.join(tmp, "missing.pem")], "missing.pem")
+            self.check_bad_args(["--crl", bad], "--crl " + bad)
 
     def test_unknown_flag_is_named(self):
         self.check_bad_args(["--no-such-flag"], "--no-such-flag")

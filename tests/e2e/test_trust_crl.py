@@ -96,10 +96,16 @@ class TrustCases:
         cls.stranger = issue_client(stranger, pki, "stranger-client")
         crl = make_crl(os.path.join(pki, "crl-root"), os.path.join(revoked_int, "ca.pem"),
                        os.path.join(revoked_int, "ca.key"), [os.path.join(revoked_int, "intermediate.pem")])
+        # One bundle with a root and another CA's intermediate: the root becomes
+        # an anchor, the intermediate is ignored with a warning.
+        bundle = os.path.join(pki, "bundle.pem")
+        with open(bundle, "w") as out:
+            for part in (os.path.join(revoked_int, "ca.pem"), os.path.join(stranger, "intermediate.pem")):
+                with open(part) as f:
+                    out.write(f.read())
         return ("--cert-failure", cls.mode,
                 "--trust", os.path.join(partner, "ca.pem"),
-                "--trust", os.path.join(revoked_int, "ca.pem"),
-                "--trust", os.path.join(stranger, "intermediate.pem"),
+                "--trust", bundle,
                 "--crl", crl)
 
     def test_client_of_trusted_bundle_ca_is_verified(self):
@@ -119,6 +125,7 @@ class TrustCases:
 
     def test_intermediate_in_trust_bundle_is_no_anchor(self):
         self.check_failure(self.stranger, "CERTIFICATE_UNTRUSTED")
+        self.assertIn("trust_skipped", self.server.stderr_text())
 
 
 class PageModeTrustTests(TrustCases, PkiServerTestCase):
