@@ -266,6 +266,17 @@ static int open_first_listener(const char *addr, int port, int *real_port)
     return bind_socket(addr, *real_port, 1, real_port);
 }
 
+struct iso_time {
+    char s[32];
+};
+
+static struct iso_time iso_time_of(time_t t)
+{
+    struct iso_time out;
+    sfm_pki_iso8601(t, out.s);
+    return out;
+}
+
 /* Every worker's listening sockets: one per listener and bind address. */
 struct listeners {
     int fds[MAX_WORKERS][SFM_WORKER_MAX_LISTEN];
@@ -449,14 +460,24 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    n_anchors = sfm_pki_trust_count(trust.anchors);
-    anchors = calloc(n_anchors ? n_anchors : 1, sizeof(*anchors));
+    n_anchors = 0;
+    anchors = calloc(sfm_pki_trust_count(trust.anchors) + 1, sizeof(*anchors));
     if (!anchors) {
         fprintf(stderr, "sfmtls-server: out of memory\n");
         goto out;
     }
-    for (size_t i = 0; i < n_anchors; i++)
-        anchors[i] = *sfm_pki_trust_at(trust.anchors, i);
+    for (size_t i = 0; i < sfm_pki_trust_count(trust.anchors); i++) {
+        /* A root past its dates anchors nothing (Salesforce checks the dates of
+         * every certificate); wolfSSL also refuses to load it once verifying. */
+        const sfm_der *a = sfm_pki_trust_at(trust.anchors, i);
+        sfm_pki_facts f;
+        if (sfm_pki_facts_of(a->der, a->len, &f) == 0 && f.not_after < time(NULL)) {
+            sfm_log(SFM_LOG_WARN, "trust_expired", "root %s expired on %s: not a trust anchor",
+                    f.subject, iso_time_of(f.not_after).s);
+            continue;
+        }
+        anchors[n_anchors++] = *a;
+    }
     sfm_tls_settings ts = {
         .cert_chain_pem = files.chain,
         .cert_chain_len = files.chain_len,

@@ -53,7 +53,7 @@ struct sfm_tls_shared {
     size_t chain_len;
     char *key;
     size_t key_len;
-    sfm_der *anchors;
+    WOLFSSL_X509 **anchors;  /* parsed once; read-only, shared by the workers */
     size_t n_anchors;
     sfm_der *crls;
     int *crl_is_pem;
@@ -144,10 +144,20 @@ int sfm_tls_shared_new(sfm_tls_shared **out, const sfm_tls_settings *s, char err
     sh->chain_len = s->cert_chain_len;
     memcpy(sh->key, s->key_pem, s->key_len);
     sh->key_len = s->key_len;
-    if (dup_blobs(&sh->anchors, s->anchors, s->n_anchors) < 0 ||
-        dup_blobs(&sh->crls, s->crls, s->n_crls) < 0)
+    if (dup_blobs(&sh->crls, s->crls, s->n_crls) < 0)
         goto fail;
-    sh->n_anchors = s->n_anchors;
+    sh->anchors = calloc(s->n_anchors + 1, sizeof(*sh->anchors));
+    if (!sh->anchors)
+        goto fail;
+    for (size_t i = 0; i < s->n_anchors; i++) {
+        sh->anchors[i] = wolfSSL_X509_d2i(NULL, s->anchors[i].der, (int)s->anchors[i].len);
+        if (!sh->anchors[i]) {
+            snprintf(err, SFM_TLS_ERR_LEN, "trust anchor %zu is not a valid certificate", i + 1);
+            rc = -EINVAL;
+            goto fail;
+        }
+        sh->n_anchors++;
+    }
     sh->n_crls = s->n_crls;
     if (s->n_crls) {
         sh->crl_is_pem = calloc(s->n_crls, sizeof(int));
@@ -204,7 +214,8 @@ void sfm_tls_shared_free(sfm_tls_shared *sh)
     if (sh->key)
         memset(sh->key, 0, sh->key_len);
     free(sh->key);
-    sfm_pki_ders_free(sh->anchors, sh->n_anchors);
+    for (size_t i = 0; i < sh->n_anchors; i++)
+        wolfSSL_X509_free(sh->anchors[i]);
     free(sh->anchors);
     sfm_pki_ders_free(sh->crls, sh->n_crls);
     free(sh->crls);
@@ -349,8 +360,8 @@ static sfm_cert_info *cert_info_get(sfm_tls_ctx *ctx, const unsigned char *der, 
 static void keep_chain_ca(sfm_tls_conn *t, WOLFSSL_X509_STORE_CTX *store)
 {
     const WOLFSSL_BUFFER_INFO *c = &store->certs[store->error_depth];
-    (void)wolfSSL_CTX_load_verify_buffer(t->ctx->wctx, c->buffer, (long)c->length,
-                                         WOLFSSL_FILETYPE_ASN1);
+    (void)wolfSSL_CTX_load_verify_buffer_ex(t->ctx->wctx, c->buffer, (long)c->length,
+                                            WOLFSSL_FILETYPE_ASN1, 0, WOLFSSL_LOAD_FLAG_DATE_ERR_OKAY);
 }
 
 /*
@@ -408,14 +419,20 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
     return accept;
 }
 
-/* Empties the context's certificate manager and loads the trust anchors. */
+/*
+ * Empties the context's certificate manager and loads the trust anchors.
+ * Through the X509_STORE, from certificates parsed once at start: one parse
+ * per anchor inside wolfSSL, where wolfSSL_CTX_load_verify_buffer would also
+ * add each anchor as a "trusted peer" (a second parse, and a client could
+ * then present a root as its own certificate).
+ */
 static int reload_anchors(sfm_tls_ctx *ctx, char err[SFM_TLS_ERR_LEN])
 {
     sfm_tls_shared *sh = ctx->sh;
+    WOLFSSL_X509_STORE *store = wolfSSL_CTX_get_cert_store(ctx->wctx);
     (void)wolfSSL_CTX_UnloadCAs(ctx->wctx);
     for (size_t i = 0; i < sh->n_anchors; i++) {
-        if (wolfSSL_CTX_load_verify_buffer(ctx->wctx, sh->anchors[i].der, (long)sh->anchors[i].len,
-                                           WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS) {
+        if (!store || wolfSSL_X509_STORE_add_cert(store, sh->anchors[i]) != WOLFSSL_SUCCESS) {
             snprintf(err, SFM_TLS_ERR_LEN, "trust anchor %zu cannot be loaded", i + 1);
             return -EINVAL;
         }
@@ -528,6 +545,14 @@ int sfm_tls_ctx_new(sfm_tls_ctx **out, sfm_tls_shared *sh, enum sfm_listener l,
         return 0;
     }
 
+    /* The CertificateRequest names no CA (SPEC section 2): we never call
+     * wolfSSL_CTX_set_client_CA_list. The mode is set before the anchors are
+     * loaded, because it changes how they load, and every later reload must
+     * load them the same way. */
+    int mode = WOLFSSL_VERIFY_PEER;
+    if (sh->required)
+        mode |= WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    wolfSSL_CTX_set_verify(ctx->wctx, mode, verify_cb);
     rc = reload_anchors(ctx, err);
     if (rc < 0)
         goto fail;
@@ -535,12 +560,6 @@ int sfm_tls_ctx_new(sfm_tls_ctx **out, sfm_tls_shared *sh, enum sfm_listener l,
     if (rc < 0)
         goto fail;
     ctx->cm_clean_size = wolfSSL_CTX_get_cert_cache_memsize(ctx->wctx);
-    /* The CertificateRequest names no CA (SPEC section 2): we never call
-     * wolfSSL_CTX_set_client_CA_list. */
-    int mode = WOLFSSL_VERIFY_PEER;
-    if (sh->required)
-        mode |= WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-    wolfSSL_CTX_set_verify(ctx->wctx, mode, verify_cb);
     *out = ctx;
     return 0;
 

@@ -164,3 +164,27 @@ class LeafCrlTests(PkiServerTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+@unittest.skipUnless(os.path.exists(SYSTEM_BUNDLE), "no system CA bundle")
+class SystemBundleTests(ServerTestCase):
+    """The system bundle stands in for Salesforce's /cacerts.jsp list (SPEC
+    section 2): a hundred-odd roots load (expired ones are skipped with a
+    warning) and chains keep verifying handshake after handshake."""
+    server_args = ("--trust", SYSTEM_BUNDLE)
+
+    @classmethod
+    def prepare(cls):
+        cls.good = cls.server.issue("bundle-client")
+
+    def test_dev_ca_clients_verify_repeatedly_with_many_anchors(self):
+        for i in range(5):
+            res = self.curl("mtls", "/__admin/tls-info", cert=self.good)
+            cc = self.json_of(res)["clientCertificate"]
+            self.assertTrue(cc and cc["chainVerified"], f"round {i}: {cc}" + self.explain(res))
+        res = self.curl("mtls", "/__admin/tls-info", cert=self.good, chain=False)
+        self.assertEqual(self.json_of(res)["clientCertificate"]["reason"], "CERTIFICATE_UNTRUSTED",
+                         self.explain(res))
