@@ -359,6 +359,8 @@ static sfm_cert_info *cert_info_get(sfm_tls_ctx *ctx, const unsigned char *der, 
  */
 static void keep_chain_ca(sfm_tls_conn *t, WOLFSSL_X509_STORE_CTX *store)
 {
+    /* Dates are not checked here: an expired intermediate must stay the
+     * leaf's signer for its real reason, CERTIFICATE_EXPIRED, to show. */
     const WOLFSSL_BUFFER_INFO *c = &store->certs[store->error_depth];
     (void)wolfSSL_CTX_load_verify_buffer_ex(t->ctx->wctx, c->buffer, (long)c->length,
                                             WOLFSSL_FILETYPE_ASN1, 0, WOLFSSL_LOAD_FLAG_DATE_ERR_OKAY);
@@ -431,6 +433,9 @@ static int reload_anchors(sfm_tls_ctx *ctx, char err[SFM_TLS_ERR_LEN])
     sfm_tls_shared *sh = ctx->sh;
     WOLFSSL_X509_STORE *store = wolfSSL_CTX_get_cert_store(ctx->wctx);
     (void)wolfSSL_CTX_UnloadCAs(ctx->wctx);
+    /* keep_chain_ca's loads also made trusted peers of those CAs (Debian's
+     * OPENSSL_COMPATIBLE_DEFAULTS): they go too. */
+    (void)wolfSSL_CTX_Unload_trust_peers(ctx->wctx);
     for (size_t i = 0; i < sh->n_anchors; i++) {
         if (!store || wolfSSL_X509_STORE_add_cert(store, sh->anchors[i]) != WOLFSSL_SUCCESS) {
             snprintf(err, SFM_TLS_ERR_LEN, "trust anchor %zu cannot be loaded", i + 1);

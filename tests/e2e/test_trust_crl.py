@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import unittest
 
-from sfmtls_e2e import CA_BIN, REASONS, ServerTestCase, issue_client, run
+from sfmtls_e2e import CA_BIN, REASONS, Cert, ServerTestCase, issue_client, run
 
 CRL_CONFIG = """
 [ ca ]
@@ -164,6 +164,78 @@ class LeafCrlTests(PkiServerTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+EXPIRED_INT_CONFIG = """[ca]
+default_ca = root
+[root]
+database = {work}/index.txt
+new_certs_dir = {work}
+certificate = {cert}
+private_key = {key}
+serial = {work}/serial
+default_md = sha256
+policy = any
+[any]
+commonName = supplied
+[int]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[leaf]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+"""
+
+
+class ExpiredIntermediateTests:
+    """A valid leaf under an intermediate that expired: the real reason,
+    CERTIFICATE_EXPIRED, shows (wolfSSL alone would report the chain untrusted)."""
+    mode = None
+
+    @classmethod
+    def build_pki(cls, pki):
+        root = new_ca(pki, "old-root")
+        work = os.path.join(pki, "old")
+        os.makedirs(work)
+        cfg = os.path.join(work, "ca.cnf")
+        with open(cfg, "w") as f:
+            f.write(EXPIRED_INT_CONFIG.format(work=work, cert=os.path.join(root, "ca.pem"),
+                                              key=os.path.join(root, "ca.key")))
+        open(os.path.join(work, "index.txt"), "w").close()
+        with open(os.path.join(work, "serial"), "w") as f:
+            f.write("1000\n")
+        p = lambda name: os.path.join(work, name)
+        run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", p("int.key"), "-out", p("int.csr"), "-subj", "/CN=expired intermediate"])
+        run(["openssl", "ca", "-batch", "-config", cfg, "-in", p("int.csr"), "-out", p("int.pem"),
+             "-startdate", "20240101000000Z", "-enddate", "20250101000000Z", "-extensions", "int", "-notext"])
+        run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", p("leaf.key"), "-out", p("leaf.csr"), "-subj", "/CN=under expired"])
+        run(["openssl", "x509", "-req", "-in", p("leaf.csr"), "-CA", p("int.pem"), "-CAkey", p("int.key"),
+             "-CAcreateserial", "-days", "30", "-out", p("leaf.crt"), "-extfile", cfg, "-extensions", "leaf"])
+        with open(p("leaf.chain.pem"), "w") as out:
+            for part in ("leaf.crt", "int.pem"):
+                with open(p(part)) as f:
+                    out.write(f.read())
+        cls.leaf = Cert(p("leaf"))
+        return ("--cert-failure", cls.mode, "--trust", os.path.join(root, "ca.pem"))
+
+
+class PageModeExpiredIntermediateTests(ExpiredIntermediateTests, PkiServerTestCase):
+    mode = "page"
+
+    def test_expired_intermediate(self):
+        self.check_page(self.leaf, "CERTIFICATE_EXPIRED")
+
+
+class AlertModeExpiredIntermediateTests(ExpiredIntermediateTests, PkiServerTestCase):
+    mode = "alert"
+
+    def test_expired_intermediate(self):
+        self.check_alert(self.leaf, "CERTIFICATE_EXPIRED")
 
 
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
