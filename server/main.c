@@ -467,13 +467,14 @@ int main(int argc, char **argv)
         goto out;
     }
     for (size_t i = 0; i < sfm_pki_trust_count(trust.anchors); i++) {
-        /* A root past its dates anchors nothing (Salesforce checks the dates of
-         * every certificate); wolfSSL also refuses to load it once verifying. */
+        /* A root outside its dates anchors nothing (Salesforce checks the dates
+         * of every certificate); wolfSSL also refuses to load it. */
         const sfm_der *a = sfm_pki_trust_at(trust.anchors, i);
         sfm_pki_facts f;
-        if (sfm_pki_facts_of(a->der, a->len, &f) == 0 && f.not_after < time(NULL)) {
-            sfm_log(SFM_LOG_WARN, "trust_expired", "root %s expired on %s: not a trust anchor",
-                    f.subject, iso_time_of(f.not_after).s);
+        time_t now = time(NULL);
+        if (sfm_pki_facts_of(a->der, a->len, &f) == 0 && (f.not_after < now || f.not_before > now)) {
+            sfm_log(SFM_LOG_WARN, "trust_skipped", "root %s is valid from %s to %s only: not a trust anchor",
+                    f.subject, iso_time_of(f.not_before).s, iso_time_of(f.not_after).s);
             continue;
         }
         anchors[n_anchors++] = *a;
