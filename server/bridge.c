@@ -33,7 +33,8 @@ struct req_state {
 static void quiet_logger(void *cls, const char *fmt, va_list ap)
 {
     /* libmicrohttpd reports its TCP option calls failing on the socketpair,
-     * and clients that vanish; neither is news. */
+     * and clients that vanish; neither is news. (The logger must be the
+     * first option to silence it from the start.) */
     (void)cls;
     (void)fmt;
     (void)ap;
@@ -219,9 +220,10 @@ int sfm_bridge_fd(const sfm_bridge *b)
 
 int sfm_bridge_add(sfm_bridge *b, int fd, sfm_peer *peer)
 {
-    /* An AF_UNIX address tells libmicrohttpd the socket is not TCP, so it
-     * spares the TCP_NODELAY/TCP_CORK calls that would fail on it. The
-     * client's real address travels in `peer`. */
+    /* The client's real address travels in `peer`; libmicrohttpd gets the
+     * socketpair's own kind of address. (It still tries TCP_NODELAY and
+     * TCP_CORK around each answer: 0.9.75 stops only on EINVAL, ENOPROTOOPT
+     * or ENOTSOCK, and Linux answers EOPNOTSUPP on AF_UNIX.) */
     struct sockaddr sa = {.sa_family = AF_UNIX};
     b->adding = peer;
     if (MHD_add_connection(b->mhd, fd, &sa, sizeof(sa)) != MHD_YES) {
