@@ -24,7 +24,7 @@ static json_t *certificate_json(const sfm_cert_info *ci)
         return json_pack("{s:n, s:n, s:n, s:s, s:n, s:n, s:i, s:b, s:s?}", "subject", "issuer",
                          "serialNumber", "fingerprintSha256", ci->sha256, "notBefore",
                          "notAfter", "chainLength", ci->chain_len, "chainVerified",
-                         ci->reason == SFM_L1_OK, "reason", reason ? reason : "CERTIFICATE_INVALID");
+                         ci->reason == SFM_L1_OK, "reason", reason);
     }
     sfm_pki_iso8601(f.not_before, nb);
     sfm_pki_iso8601(f.not_after, na);
