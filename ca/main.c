@@ -198,8 +198,22 @@ static int parse_key(const char *s, enum sfm_pki_key *out)
 
 /* ---- init ------------------------------------------------------------------------------ */
 
-enum { F_HELP, F_DIR, F_KEY, F_CN, F_SAN, F_DAYS, F_OUT, F_P12, F_SELF_SIGNED, F_EXPIRED,
-       F_NOT_YET_VALID, F_UNTRUSTED, F_EKU, F_TRUST };
+enum {
+    F_HELP,
+    F_DIR,
+    F_KEY,
+    F_CN,
+    F_SAN,
+    F_DAYS,
+    F_OUT,
+    F_P12,
+    F_SELF_SIGNED,
+    F_EXPIRED,
+    F_NOT_YET_VALID,
+    F_UNTRUSTED,
+    F_EKU,
+    F_TRUST
+};
 
 static int cmd_init(int argc, char **argv)
 {
@@ -240,8 +254,9 @@ static int cmd_init(int argc, char **argv)
         fprintf(stderr, "sfmtls-ca init: %s\n", err);
         return EXIT_FAIL;
     }
-    printf("created the dev CA in %s:\n  %s/ca.pem (root: trust this)\n  %s/intermediate.pem (signs leaves)\n",
-           dir, dir, dir);
+    printf(
+        "created the dev CA in %s:\n  %s/ca.pem (root: trust this)\n  %s/intermediate.pem (signs leaves)\n",
+        dir, dir, dir);
     return EXIT_OK;
 }
 
@@ -276,8 +291,8 @@ static void print_issued(const char *prefix, int with_p12)
         if (sfm_pki_facts_of(der[0].der, der[0].len, &f) == 0) {
             sfm_pki_iso8601(f.not_before, nb);
             sfm_pki_iso8601(f.not_after, na);
-            printf("subject:  %s\nissuer:   %s\nserial:   %s\nsha256:   %s\nvalid:    %s to %s\n",
-                   f.subject, f.issuer, f.serial, f.sha256, nb, na);
+            printf("subject:  %s\nissuer:   %s\nserial:   %s\nsha256:   %s\nvalid:    %s to %s\n", f.subject,
+                   f.issuer, f.serial, f.sha256, nb, na);
         }
         sfm_pki_ders_free(der, n);
     }
@@ -328,15 +343,9 @@ static int cmd_issue(int argc, char **argv)
             continue;
         }
         switch (id) {
-        case F_HELP:
-            fputs(k_usage_issue, stdout);
-            return EXIT_OK;
-        case F_DIR:
-            dir = value;
-            break;
-        case F_CN:
-            o.cn = value;
-            break;
+        case F_HELP: fputs(k_usage_issue, stdout); return EXIT_OK;
+        case F_DIR: dir = value; break;
+        case F_CN: o.cn = value; break;
         case F_SAN:
             if (o.n_sans == SFM_PKI_MAX_SANS) {
                 fprintf(stderr, "sfmtls-ca issue: at most %d --san\n", SFM_PKI_MAX_SANS);
@@ -354,24 +363,12 @@ static int cmd_issue(int argc, char **argv)
             if (parse_key(value, &o.key) != 0)
                 return EXIT_USAGE;
             break;
-        case F_OUT:
-            o.out_prefix = value;
-            break;
-        case F_P12:
-            o.p12_password = value;
-            break;
-        case F_SELF_SIGNED:
-            o.self_signed = 1;
-            break;
-        case F_EXPIRED:
-            o.expired = 1;
-            break;
-        case F_NOT_YET_VALID:
-            o.not_yet_valid = 1;
-            break;
-        case F_UNTRUSTED:
-            o.untrusted = 1;
-            break;
+        case F_OUT: o.out_prefix = value; break;
+        case F_P12: o.p12_password = value; break;
+        case F_SELF_SIGNED: o.self_signed = 1; break;
+        case F_EXPIRED: o.expired = 1; break;
+        case F_NOT_YET_VALID: o.not_yet_valid = 1; break;
+        case F_UNTRUSTED: o.untrusted = 1; break;
         case F_EKU:
             if (strcmp(value, "server") != 0) {
                 fprintf(stderr, "sfmtls-ca issue: --eku takes \"server\" only, not \"%s\"\n", value);
@@ -379,9 +376,7 @@ static int cmd_issue(int argc, char **argv)
             }
             o.eku_server = 1;
             break;
-        default:
-            fprintf(stderr, "sfmtls-ca issue: flag not handled\n");
-            return EXIT_USAGE;
+        default: fprintf(stderr, "sfmtls-ca issue: flag not handled\n"); return EXIT_USAGE;
         }
     }
     if (kind == NULL || (strcmp(kind, "client") != 0 && strcmp(kind, "server") != 0)) {

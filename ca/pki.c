@@ -65,12 +65,12 @@
 #define PKI_MAX_DAYS 36500
 
 /* Validity of the dev CA certificates. */
-#define PKI_ROOT_DAYS 3650
+#define PKI_ROOT_DAYS         3650
 #define PKI_INTERMEDIATE_DAYS 1825
 /* Leaves start a little in the past so that a peer with a slow clock accepts them. */
 #define PKI_BACKDATE_SECONDS 300
 /* --expired ends a day ago; --not-yet-valid starts in 30 days. */
-#define PKI_EXPIRED_AGO_SECONDS 86400
+#define PKI_EXPIRED_AGO_SECONDS      86400
 #define PKI_NOT_YET_VALID_IN_SECONDS (30 * 86400)
 /* Random serial numbers: 16 bytes (RFC 5280 allows 20; CA/B Forum wants >= 64 bits). */
 #define PKI_SERIAL_LEN 16
@@ -204,11 +204,11 @@ static int der_time_encode(time_t t, unsigned char *out, size_t cap, int *len)
     if (year < 1950 || year > 9999)
         return -1;
     if (year < 2050)
-        n = snprintf(buf, sizeof buf, "%02d%02d%02d%02d%02d%02dZ", year % 100, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        n = snprintf(buf, sizeof buf, "%02d%02d%02d%02d%02d%02dZ", year % 100, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec);
     else
-        n = snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02dZ", year, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        n = snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02dZ", year, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (n <= 0 || (size_t)n + 2 > cap)
         return -1;
     out[0] = year < 2050 ? 0x17 : 0x18;
@@ -637,16 +637,11 @@ static enum str_kind string_kind(unsigned char tag)
     case 0x12: /* NumericString */
     case 0x13: /* PrintableString */
     case 0x16: /* IA5String */
-    case 0x1a: /* VisibleString */
-        return STR_UTF8;
-    case 0x14: /* T61String: read as Latin-1, as OpenSSL does */
-        return STR_LATIN1;
-    case 0x1e:
-        return STR_BMP;
-    case 0x1c:
-        return STR_UNIVERSAL;
-    default:
-        return STR_NONE;
+    case 0x1a: /* VisibleString */ return STR_UTF8;
+    case 0x14: /* T61String: read as Latin-1, as OpenSSL does */ return STR_LATIN1;
+    case 0x1e: return STR_BMP;
+    case 0x1c: return STR_UNIVERSAL;
+    default: return STR_NONE;
     }
 }
 
@@ -687,8 +682,7 @@ static int sb_put_string(sbuf *b, enum str_kind kind, const unsigned char *v, si
             if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
                 cp = 0xfffd;
             break;
-        case STR_NONE:
-            return -1;
+        case STR_NONE: return -1;
         }
         sb_put_char(b, cp, i == 0, i + step == n);
         i += step;
@@ -1176,20 +1170,13 @@ int sfm_pki_trust_add_file(sfm_pki_trust *t, const char *path, size_t *skipped, 
 const char *sfm_pki_problem_code(unsigned bit)
 {
     switch (bit) {
-    case SFM_PKI_P_PRIVATE_KEY_NOT_ALLOWED:
-        return "PRIVATE_KEY_NOT_ALLOWED";
-    case SFM_PKI_P_MALFORMED_CERTIFICATE:
-        return "MALFORMED_CERTIFICATE";
-    case SFM_PKI_P_CERTIFICATE_TOO_LARGE:
-        return "CERTIFICATE_TOO_LARGE";
-    case SFM_PKI_P_SELF_SIGNED_CERTIFICATE:
-        return "SELF_SIGNED_CERTIFICATE";
-    case SFM_PKI_P_UNTRUSTED_CERTIFICATE:
-        return "UNTRUSTED_CERTIFICATE";
-    case SFM_PKI_P_CERTIFICATE_EXPIRED:
-        return "CERTIFICATE_EXPIRED";
-    case SFM_PKI_P_CERTIFICATE_NOT_YET_VALID:
-        return "CERTIFICATE_NOT_YET_VALID";
+    case SFM_PKI_P_PRIVATE_KEY_NOT_ALLOWED: return "PRIVATE_KEY_NOT_ALLOWED";
+    case SFM_PKI_P_MALFORMED_CERTIFICATE: return "MALFORMED_CERTIFICATE";
+    case SFM_PKI_P_CERTIFICATE_TOO_LARGE: return "CERTIFICATE_TOO_LARGE";
+    case SFM_PKI_P_SELF_SIGNED_CERTIFICATE: return "SELF_SIGNED_CERTIFICATE";
+    case SFM_PKI_P_UNTRUSTED_CERTIFICATE: return "UNTRUSTED_CERTIFICATE";
+    case SFM_PKI_P_CERTIFICATE_EXPIRED: return "CERTIFICATE_EXPIRED";
+    case SFM_PKI_P_CERTIFICATE_NOT_YET_VALID: return "CERTIFICATE_NOT_YET_VALID";
     }
     return "UNKNOWN_PROBLEM";
 }
@@ -1267,8 +1254,8 @@ static int find_path(chain_ctx *c, size_t cur, unsigned long long used, const ce
     return 0;
 }
 
-int sfm_pki_check_pem(const sfm_pki_trust *trust, const char *pem, size_t len, time_t now,
-                      unsigned *problems, char *detail, size_t detail_len)
+int sfm_pki_check_pem(const sfm_pki_trust *trust, const char *pem, size_t len, time_t now, unsigned *problems,
+                      char *detail, size_t detail_len)
 {
     sfm_der ders[PKI_CHECK_MAX_CERTS];
     cert_info *certs = NULL;
@@ -1317,8 +1304,7 @@ int sfm_pki_check_pem(const sfm_pki_trust *trust, const char *pem, size_t len, t
     } else if (res.bad_blocks > 0 || parsed < res.n) {
         p |= SFM_PKI_P_MALFORMED_CERTIFICATE;
         detail_add(detail, detail_len, SFM_PKI_P_MALFORMED_CERTIFICATE,
-                   "%zu of %zu certificate blocks do not decode as X.509",
-                   (res.n - parsed) + res.unclosed,
+                   "%zu of %zu certificate blocks do not decode as X.509", (res.n - parsed) + res.unclosed,
                    res.cert_blocks);
     }
     if (len > SFM_PKI_UPLOAD_MAX_BYTES || res.cert_blocks > SFM_PKI_UPLOAD_MAX_CERTS) {
@@ -1363,8 +1349,8 @@ int sfm_pki_check_pem(const sfm_pki_trust *trust, const char *pem, size_t len, t
         if (now > ci->f.not_after && !(p & SFM_PKI_P_CERTIFICATE_EXPIRED)) {
             p |= SFM_PKI_P_CERTIFICATE_EXPIRED;
             sfm_pki_iso8601(ci->f.not_after, when);
-            detail_add(detail, detail_len, SFM_PKI_P_CERTIFICATE_EXPIRED, "%s expired at %s",
-                       ci->f.subject, when);
+            detail_add(detail, detail_len, SFM_PKI_P_CERTIFICATE_EXPIRED, "%s expired at %s", ci->f.subject,
+                       when);
         }
     }
     for (size_t i = 0; i <= res.n; i++) {
@@ -1621,18 +1607,10 @@ static int key_generate(pki_key **out, enum sfm_pki_key kind, WC_RNG *rng, char 
         return SFM_PKI_ENOMEM;
     }
     switch (kind) {
-    case SFM_PKI_KEY_EC_P256:
-        k->type = ECC_TYPE;
-        break;
-    case SFM_PKI_KEY_RSA2048:
-        bits = 2048;
-        break;
-    case SFM_PKI_KEY_RSA3072:
-        bits = 3072;
-        break;
-    case SFM_PKI_KEY_RSA4096:
-        bits = 4096;
-        break;
+    case SFM_PKI_KEY_EC_P256: k->type = ECC_TYPE; break;
+    case SFM_PKI_KEY_RSA2048: bits = 2048; break;
+    case SFM_PKI_KEY_RSA3072: bits = 3072; break;
+    case SFM_PKI_KEY_RSA4096: bits = 4096; break;
     }
     if (bits > 0) {
         k->type = RSA_TYPE;
@@ -1843,15 +1821,15 @@ typedef struct cert_spec {
     const char *cn;
     const char *org;
     int is_ca;
-    int path_len; /* -1: no pathLenConstraint */
+    int path_len;              /* -1: no pathLenConstraint */
     const char *key_usage;     /* wc_SetKeyUsage tokens */
     const char *ext_key_usage; /* wc_SetExtKeyUsage tokens, or NULL */
     const unsigned char *san;  /* GeneralNames DER, or NULL */
     size_t san_len;
     time_t not_before, not_after;
     pki_key *subject_key;
-    pki_key *issuer_key;          /* the subject key when self-signed */
-    const unsigned char *issuer;  /* issuer certificate DER; NULL when self-signed */
+    pki_key *issuer_key;         /* the subject key when self-signed */
+    const unsigned char *issuer; /* issuer certificate DER; NULL when self-signed */
     size_t issuer_len;
 } cert_spec;
 
@@ -1950,8 +1928,8 @@ static int make_cert(const cert_spec *s, WC_RNG *rng, unsigned char *der, size_t
         set_err(err, "wc_MakeCert: %s", wc_GetErrorString(ret));
         goto out;
     }
-    n = wc_SignCert_ex(c->bodySz, c->sigType, der, (word32)cap, s->issuer_key->type,
-                       key_ptr(s->issuer_key), rng);
+    n = wc_SignCert_ex(c->bodySz, c->sigType, der, (word32)cap, s->issuer_key->type, key_ptr(s->issuer_key),
+                       rng);
     if (n <= 0) {
         set_err(err, "wc_SignCert: %s", wc_GetErrorString(n));
         goto out;
@@ -1964,7 +1942,8 @@ out:
 }
 
 /* Builds the subjectAltName GeneralNames: IP literals as iPAddress, the rest as dNSName. */
-static int build_san(const char *const *sans, size_t n, unsigned char *out, size_t cap, size_t *len, char *err)
+static int build_san(const char *const *sans, size_t n, unsigned char *out, size_t cap, size_t *len,
+                     char *err)
 {
     unsigned char body[PKI_SAN_DER_MAX];
     size_t used = 0;
@@ -1992,9 +1971,10 @@ static int build_san(const char *const *sans, size_t n, unsigned char *out, size
             vlen = 16;
         } else {
             vlen = strlen(sans[i]);
-            if (vlen == 0 || vlen > PKI_DNS_MAX || strspn(sans[i], "abcdefghijklmnopqrstuvwxyz"
-                                                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                                 "0123456789.-*_") != vlen) {
+            if (vlen == 0 || vlen > PKI_DNS_MAX ||
+                strspn(sans[i], "abcdefghijklmnopqrstuvwxyz"
+                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789.-*_") != vlen) {
                 set_err(err, "subjectAltName \"%s\" is neither a DNS name nor an IP address", sans[i]);
                 return SFM_PKI_EARG;
             }
@@ -2021,7 +2001,8 @@ static int build_san(const char *const *sans, size_t n, unsigned char *out, size
     return SFM_PKI_OK;
 }
 
-static int cert_to_pem(const unsigned char *der, size_t len, char *pem, size_t cap, size_t *pem_len, char *err)
+static int cert_to_pem(const unsigned char *der, size_t len, char *pem, size_t cap, size_t *pem_len,
+                       char *err)
 {
     int n = wc_DerToPem(der, (word32)len, (byte *)pem, (word32)cap, CERT_TYPE);
 
@@ -2034,8 +2015,8 @@ static int cert_to_pem(const unsigned char *der, size_t len, char *pem, size_t c
 }
 
 /* Writes a certificate PEM and its key (0600). */
-static int write_cert_and_key(const char *cert_path, const unsigned char *der, size_t len, const char *key_path,
-                              pki_key *key, char *err)
+static int write_cert_and_key(const char *cert_path, const unsigned char *der, size_t len,
+                              const char *key_path, pki_key *key, char *err)
 {
     char *pem = malloc(PKI_PEM_MAX);
     size_t pem_len = 0;
@@ -2289,10 +2270,12 @@ static const unsigned char k_oid_shrouded_key_bag[] = {0x06, 0x0b, 0x2a, 0x86, 0
                                                        0x0d, 0x01, 0x0c, 0x0a, 0x01, 0x02};
 static const unsigned char k_oid_x509_cert[] = {0x06, 0x0a, 0x2a, 0x86, 0x48, 0x86,
                                                 0xf7, 0x0d, 0x01, 0x09, 0x16, 0x01};
-static const unsigned char k_oid_local_key_id[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x15};
-static const unsigned char k_oid_friendly_name[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x14};
-static const unsigned char k_alg_sha256[] = {0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
-                                             0x03, 0x04, 0x02, 0x01, 0x05, 0x00};
+static const unsigned char k_oid_local_key_id[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                                   0xf7, 0x0d, 0x01, 0x09, 0x15};
+static const unsigned char k_oid_friendly_name[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                                    0xf7, 0x0d, 0x01, 0x09, 0x14};
+static const unsigned char k_alg_sha256[] = {0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                             0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00};
 
 /** Largest PKCS#12 file we write (a leaf with 32 long SANs and an RSA-4096 key fit). */
 #define PKI_P12_MAX (256 * 1024)
@@ -2389,7 +2372,8 @@ static int write_p12(const char *path, const char *password, const char *name, p
                      WC_RNG *rng, char *err)
 {
     unsigned char keyder[PKI_KEY_DER_MAX], key_id[WC_SHA256_DIGEST_SIZE], salt[PKI_P12_SALT_LEN];
-    unsigned char mac[WC_SHA256_DIGEST_SIZE], mac_key[WC_SHA256_DIGEST_SIZE], bmp[2 * PKI_P12_PASSWORD_MAX + 2];
+    unsigned char mac[WC_SHA256_DIGEST_SIZE], mac_key[WC_SHA256_DIGEST_SIZE],
+        bmp[2 * PKI_P12_PASSWORD_MAX + 2];
     unsigned char *mem = NULL;
     size_t keylen = 0, pw_len = strlen(password), bmp_len = 0;
     word32 enc_len = 0;
@@ -2433,7 +2417,8 @@ static int write_p12(const char *path, const char *password, const char *name, p
     dbuf safe = {mem + 5 * SLICE, 0, SLICE, 0}, pfx = {mem + 6 * SLICE, 0, 2 * SLICE, 0};
     /* slices: 0 enc (reused for each level's output), 1-2 scratch, 3 certs, 4 keys, 5 safe, 6-7 pfx */
     rc = SFM_PKI_ECRYPTO;
-    if (wc_Sha256Hash(leaf, (word32)leaf_len, key_id) != 0 || wc_RNG_GenerateBlock(rng, salt, sizeof salt) != 0) {
+    if (wc_Sha256Hash(leaf, (word32)leaf_len, key_id) != 0 ||
+        wc_RNG_GenerateBlock(rng, salt, sizeof salt) != 0) {
         set_err(err, "PKCS#12: hash or random number generator failed");
         goto out;
     }
@@ -2451,7 +2436,7 @@ static int write_p12(const char *path, const char *password, const char *name, p
         db_put(&bag, k_oid_shrouded_key_bag, sizeof k_oid_shrouded_key_bag);
         db_tlv(&bag, 0xa0, enc, (size_t)ret);
         p12_attributes(&bag, key_id, sizeof key_id, name);
-        db_tlv(&inner, 0x30, bag.p, bag.len); /* the SafeBag */
+        db_tlv(&inner, 0x30, bag.p, bag.len);    /* the SafeBag */
         db_tlv(&keys, 0x30, inner.p, inner.len); /* SafeContents: one bag */
         if (bag.overflow || inner.overflow)
             keys.overflow = 1;
@@ -2480,8 +2465,8 @@ static int write_p12(const char *path, const char *password, const char *name, p
         goto out;
     }
     /* the MAC over the AuthenticatedSafe (RFC 7292 B.3: KDF purpose 3) */
-    ret = wc_PKCS12_PBKDF_ex(mac_key, bmp, (int)bmp_len, salt, sizeof salt, PKI_P12_ITERATIONS, sizeof mac_key,
-                             WC_HASH_TYPE_SHA256, 3, NULL);
+    ret = wc_PKCS12_PBKDF_ex(mac_key, bmp, (int)bmp_len, salt, sizeof salt, PKI_P12_ITERATIONS,
+                             sizeof mac_key, WC_HASH_TYPE_SHA256, 3, NULL);
     if (ret == 0)
         ret = wc_HmacInit(&hmac, NULL, INVALID_DEVID);
     if (ret == 0) {

@@ -31,10 +31,10 @@
 
 enum {
     SFM_PKI_OK = 0,
-    SFM_PKI_EIO = -5001,      /* file could not be read or written */
-    SFM_PKI_EPARSE = -5002,   /* malformed PEM or DER */
-    SFM_PKI_ECRYPTO = -5003,  /* wolfCrypt refused an operation */
-    SFM_PKI_EARG = -5004,     /* bad argument */
+    SFM_PKI_EIO = -5001,     /* file could not be read or written */
+    SFM_PKI_EPARSE = -5002,  /* malformed PEM or DER */
+    SFM_PKI_ECRYPTO = -5003, /* wolfCrypt refused an operation */
+    SFM_PKI_EARG = -5004,    /* bad argument */
     SFM_PKI_ENOMEM = -5005,
 };
 
@@ -67,8 +67,8 @@ void sfm_pki_ders_free(sfm_der *ders, size_t n);
  * Returns 0, SFM_PKI_EPARSE (a block that does not decode; nothing is kept),
  * or SFM_PKI_EARG when there are more than `max` certificates.
  */
-SFM_NODISCARD int sfm_pki_pem_certs(const char *pem, size_t len, sfm_der *out, size_t max,
-                                    size_t *n, int *has_key, char err[SFM_PKI_ERR_LEN]);
+SFM_NODISCARD int sfm_pki_pem_certs(const char *pem, size_t len, sfm_der *out, size_t max, size_t *n,
+                                    int *has_key, char err[SFM_PKI_ERR_LEN]);
 
 /** Extended key usage bits of a certificate. */
 enum {
@@ -80,15 +80,15 @@ enum {
 
 /** What sfmtls reports about a certificate (plain values, caller-owned). */
 typedef struct sfm_pki_facts {
-    char subject[SFM_PKI_NAME_MAX];   /* RFC 4514, most specific RDN first */
-    char issuer[SFM_PKI_NAME_MAX];    /* RFC 4514 */
-    char serial[2 * 20 + 1];          /* uppercase hex, no separators */
-    char sha256[2 * 32 + 1];          /* lowercase hex of SHA-256(DER) */
-    time_t not_before, not_after;     /* UTC seconds */
-    int is_ca;                        /* basicConstraints cA */
-    int self_issued;                  /* subject == issuer (raw names) */
-    int self_signed;                  /* self-issued and its own key verifies it */
-    unsigned eku;                     /* SFM_PKI_EKU_* */
+    char subject[SFM_PKI_NAME_MAX]; /* RFC 4514, most specific RDN first */
+    char issuer[SFM_PKI_NAME_MAX];  /* RFC 4514 */
+    char serial[2 * 20 + 1];        /* uppercase hex, no separators */
+    char sha256[2 * 32 + 1];        /* lowercase hex of SHA-256(DER) */
+    time_t not_before, not_after;   /* UTC seconds */
+    int is_ca;                      /* basicConstraints cA */
+    int self_issued;                /* subject == issuer (raw names) */
+    int self_signed;                /* self-issued and its own key verifies it */
+    unsigned eku;                   /* SFM_PKI_EKU_* */
 } sfm_pki_facts;
 
 /**
@@ -125,18 +125,18 @@ enum sfm_pki_kind { SFM_PKI_CLIENT, SFM_PKI_SERVER };
 /** Options of one issued certificate (SPEC section 9). */
 typedef struct sfm_pki_issue_opts {
     enum sfm_pki_kind kind;
-    const char *cn;            /* required */
-    const char *const *sans;   /* DNS names or IP literals; n_sans of them */
+    const char *cn;          /* required */
+    const char *const *sans; /* DNS names or IP literals; n_sans of them */
     size_t n_sans;
-    int days;                  /* validity; 0 means 365 */
+    int days; /* validity; 0 means 365 */
     enum sfm_pki_key key;
-    const char *out_prefix;    /* writes PREFIX.crt, .key, .chain.pem (and .p12) */
-    const char *p12_password;  /* NULL: no PKCS#12 */
-    int self_signed;           /* negative kinds, at most one of these set */
-    int expired;               /* notAfter in the past */
-    int not_yet_valid;         /* notBefore in the future */
-    int untrusted;             /* issued by the directory's untrusted CA */
-    int eku_server;            /* EKU serverAuth only (a client cert Salesforce rejects) */
+    const char *out_prefix;   /* writes PREFIX.crt, .key, .chain.pem (and .p12) */
+    const char *p12_password; /* NULL: no PKCS#12 */
+    int self_signed;          /* negative kinds, at most one of these set */
+    int expired;              /* notAfter in the past */
+    int not_yet_valid;        /* notBefore in the future */
+    int untrusted;            /* issued by the directory's untrusted CA */
+    int eku_server;           /* EKU serverAuth only (a client cert Salesforce rejects) */
 } sfm_pki_issue_opts;
 
 /**
@@ -147,8 +147,7 @@ typedef struct sfm_pki_issue_opts {
  * leaf followed by the intermediate (for --self-signed: the leaf alone; for
  * --untrusted: the leaf and the untrusted CA).
  */
-SFM_NODISCARD int sfm_pki_issue(const char *dir, const sfm_pki_issue_opts *o,
-                                char err[SFM_PKI_ERR_LEN]);
+SFM_NODISCARD int sfm_pki_issue(const char *dir, const sfm_pki_issue_opts *o, char err[SFM_PKI_ERR_LEN]);
 
 /** Upload-check problems, as SPEC section 6 names them, in its order. */
 enum sfm_pki_problem {
@@ -175,8 +174,8 @@ void sfm_pki_trust_free(sfm_pki_trust *t);
  * Adds every self-signed CA certificate of a PEM bundle as an anchor; other
  * certificates are skipped and counted in *skipped (may be NULL).
  */
-SFM_NODISCARD int sfm_pki_trust_add_pem(sfm_pki_trust *t, const char *pem, size_t len,
-                                        size_t *skipped, char err[SFM_PKI_ERR_LEN]);
+SFM_NODISCARD int sfm_pki_trust_add_pem(sfm_pki_trust *t, const char *pem, size_t len, size_t *skipped,
+                                        char err[SFM_PKI_ERR_LEN]);
 /** Same, from a file. */
 SFM_NODISCARD int sfm_pki_trust_add_file(sfm_pki_trust *t, const char *path, size_t *skipped,
                                          char err[SFM_PKI_ERR_LEN]);
@@ -192,9 +191,8 @@ const sfm_der *sfm_pki_trust_at(const sfm_pki_trust *t, size_t i);
  * Returns 0 when the judgement was made (whatever it is), or a negative code.
  * `detail` receives one line per problem ("CODE: explanation\n").
  */
-SFM_NODISCARD int sfm_pki_check_pem(const sfm_pki_trust *trust, const char *pem, size_t len,
-                                    time_t now, unsigned *problems, char *detail,
-                                    size_t detail_len);
+SFM_NODISCARD int sfm_pki_check_pem(const sfm_pki_trust *trust, const char *pem, size_t len, time_t now,
+                                    unsigned *problems, char *detail, size_t detail_len);
 
 /** Reads a whole file into a NUL-terminated heap buffer (caller frees). Returns 0,
  *  SFM_PKI_EIO, SFM_PKI_ENOMEM, or SFM_PKI_EARG when the file holds more than `max` bytes. */

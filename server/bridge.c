@@ -73,8 +73,7 @@ struct fields {
     size_t n;
 };
 
-static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *key,
-                               const char *value)
+static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
     struct fields *f = cls;
@@ -109,9 +108,8 @@ static int append_body(struct req_state *rs, const char *data, size_t len)
     return 0;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **req_cls)
 {
     sfm_bridge *b = cls;
@@ -131,8 +129,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
 
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     const sfm_peer *peer = ci ? ci->socket_context : NULL;
     if (!peer)
         return MHD_NO; /* never happens: every connection is added with its peer */
@@ -156,11 +153,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     sfm_response resp;
     sfm_http_handle(b->app, &req, &resp);
     if (resp.denied)
-        sfm_log(SFM_LOG_INFO, "request_denied", "%s %s %s listener=%s peer=%s", resp.denied, method,
-                url, sfm_listener_name(peer->listener), peer->remote_addr);
+        sfm_log(SFM_LOG_INFO, "request_denied", "%s %s %s listener=%s peer=%s", resp.denied, method, url,
+                sfm_listener_name(peer->listener), peer->remote_addr);
 
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(resp.body_len, resp.body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r = MHD_create_response_from_buffer(resp.body_len, resp.body, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         sfm_response_cleanup(&resp);
         return MHD_NO;
@@ -184,16 +180,12 @@ int sfm_bridge_new(sfm_bridge **out, const sfm_app *app)
     b->app = app;
     /* The logger must be the first option to silence libmicrohttpd from the
      * start (it logs while parsing the options that follow). */
-    b->mhd = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL | MHD_USE_TURBO |
-                                  MHD_USE_ERROR_LOG,
-                              0, NULL, NULL, on_request, b,
-                              MHD_OPTION_EXTERNAL_LOGGER, quiet_logger, b,
-                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, b,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, b,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000000,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
-                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SFM_BRIDGE_CONN_MEMORY,
-                              MHD_OPTION_END);
+    b->mhd = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0,
+                              NULL, NULL, on_request, b, MHD_OPTION_EXTERNAL_LOGGER, quiet_logger, b,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, b, MHD_OPTION_NOTIFY_COMPLETED,
+                              on_completed, b, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000000,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                              (size_t)SFM_BRIDGE_CONN_MEMORY, MHD_OPTION_END);
     if (!b->mhd) {
         free(b);
         return -EIO;

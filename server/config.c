@@ -11,12 +11,12 @@
 enum opt_kind { OPT_STR, OPT_INT, OPT_LONG, OPT_BOOL, OPT_LIST, OPT_ENUM, OPT_ACTION };
 
 struct opt {
-    const char *name;      /* without the leading "--" */
+    const char *name; /* without the leading "--" */
     enum opt_kind kind;
-    size_t offset;         /* into sfm_config */
-    long min, max;         /* OPT_INT, OPT_LONG */
+    size_t offset;              /* into sfm_config */
+    long min, max;              /* OPT_INT, OPT_LONG */
     const char *const *choices; /* OPT_ENUM: index is the stored value */
-    char list_sep;         /* OPT_LIST: separator in the environment variable */
+    char list_sep;              /* OPT_LIST: separator in the environment variable */
 };
 
 static const char *const client_cert_choices[] = {"optional", "required", NULL};
@@ -45,8 +45,7 @@ static const struct opt opts[] = {
     {"allow-no-eku", OPT_BOOL, OFF(allow_no_eku), 0, 0, NULL, 0},
     {"client-cert", OPT_ENUM, OFF(client_cert), 0, 0, client_cert_choices, 0},
     {"cert-failure", OPT_ENUM, OFF(cert_failure), 0, 0, cert_failure_choices, 0},
-    {"mutual-auth-failed-status", OPT_INT, OFF(mutual_auth_failed_status), 401, 403,
-     status_choices, 0},
+    {"mutual-auth-failed-status", OPT_INT, OFF(mutual_auth_failed_status), 401, 403, status_choices, 0},
     {"handshake-timeout", OPT_INT, OFF(handshake_timeout), 1, 3600, NULL, 0},
     {"idle-timeout", OPT_INT, OFF(idle_timeout), 1, 86400, NULL, 0},
     {"session-timeout", OPT_INT, OFF(session_timeout), 60, 86400 * 7, NULL, 0},
@@ -140,8 +139,8 @@ static int list_push(sfm_str_list *l, const char *v, size_t len)
 /* `from_env`: the value came from a variable, so a list is split on its
  * separator and replaces what was there; from flags, each occurrence adds
  * one entry (after the first flag occurrence replaced the variable's list). */
-static int apply(sfm_config *c, const struct opt *o, const char *v, const char *who,
-                 int from_env, unsigned char *seen_flag, char err[SFM_CONFIG_ERR_LEN])
+static int apply(sfm_config *c, const struct opt *o, const char *v, const char *who, int from_env,
+                 unsigned char *seen_flag, char err[SFM_CONFIG_ERR_LEN])
 {
     void *field = (char *)c + o->offset;
     switch (o->kind) {
@@ -216,8 +215,7 @@ static int apply(sfm_config *c, const struct opt *o, const char *v, const char *
         }
         return 0;
     }
-    case OPT_ACTION:
-        return 0;
+    case OPT_ACTION: return 0;
     }
     return -EINVAL;
 }
@@ -251,8 +249,8 @@ static int set_defaults(sfm_config *c)
     return 0;
 }
 
-int sfm_config_parse(sfm_config *c, int argc, char **argv, char **envp,
-                     enum sfm_config_action *action, char err[SFM_CONFIG_ERR_LEN])
+int sfm_config_parse(sfm_config *c, int argc, char **argv, char **envp, enum sfm_config_action *action,
+                     char err[SFM_CONFIG_ERR_LEN])
 {
     unsigned char seen_flag[N_OPTS] = {0};
     int rc = set_defaults(c);

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#define SFM_NODISCARD __attribute__((warn_unused_result))
+#define SFM_NODISCARD      __attribute__((warn_unused_result))
 #define SFM_CONFIG_ERR_LEN 256
 /** Most values a repeatable flag takes. */
 #define SFM_CONFIG_LIST_MAX 32
@@ -18,7 +18,7 @@ enum sfm_server_key { SFM_SERVER_KEY_RSA, SFM_SERVER_KEY_EC };
 enum sfm_log_format { SFM_LOG_TEXT, SFM_LOG_JSON };
 
 typedef struct sfm_str_list {
-    char *v[SFM_CONFIG_LIST_MAX];  /* owned */
+    char *v[SFM_CONFIG_LIST_MAX]; /* owned */
     size_t n;
 } sfm_str_list;
 
@@ -30,11 +30,11 @@ typedef struct sfm_config {
     int ephemeral;
     int reset;
     sfm_str_list bind;
-    int bind_is_default;     /* --bind not given: ::1 is skipped without IPv6 */
+    int bind_is_default; /* --bind not given: ::1 is skipped without IPv6 */
     int mtls_port;
     int port;
     char *public_host;
-    int public_port;         /* 0: the standard listener's real port */
+    int public_port; /* 0: the standard listener's real port */
     char *tls_cert;
     char *tls_key;
     enum sfm_server_key server_key;
@@ -44,12 +44,12 @@ typedef struct sfm_config {
     enum sfm_client_cert client_cert;
     enum sfm_cert_failure cert_failure;
     int mutual_auth_failed_status;
-    int handshake_timeout;   /* seconds */
-    int idle_timeout;        /* seconds */
-    int session_timeout;     /* seconds */
+    int handshake_timeout; /* seconds */
+    int idle_timeout;      /* seconds */
+    int session_timeout;   /* seconds */
     char *admin_token;
     long history_max;
-    int workers;             /* 0 before parsing: the number of cores */
+    int workers; /* 0 before parsing: the number of cores */
     enum sfm_log_format log_format;
 } sfm_config;
 
@@ -62,8 +62,7 @@ enum sfm_config_action { SFM_CONFIG_RUN, SFM_CONFIG_HELP, SFM_CONFIG_VERSION };
  * needs no cleanup.
  */
 SFM_NODISCARD int sfm_config_parse(sfm_config *c, int argc, char **argv, char **envp,
-                                   enum sfm_config_action *action,
-                                   char err[SFM_CONFIG_ERR_LEN]);
+                                   enum sfm_config_action *action, char err[SFM_CONFIG_ERR_LEN]);
 
 /** Frees what sfm_config_parse allocated; safe on a zeroed struct. */
 void sfm_config_cleanup(sfm_config *c);

@@ -8,8 +8,7 @@
 
 #include "api/api.h"
 
-void sfm_response_set(sfm_response *resp, int status, const char *content_type, const char *body,
-                      size_t len)
+void sfm_response_set(sfm_response *resp, int status, const char *content_type, const char *body, size_t len)
 {
     free(resp->body);
     resp->body = malloc(len ? len : 1);

@@ -10,28 +10,22 @@ unsigned sfm_l1_flag_of_error(int err)
 {
     switch (err) {
     case 0:
-    case CRL_MISSING:
-        return 0;
+    case CRL_MISSING: return 0;
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case ASN_SELF_SIGNED_E:
-        return SFM_L1_F_SELF_SIGNED;
+    case ASN_SELF_SIGNED_E: return SFM_L1_F_SELF_SIGNED;
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-    case ASN_NO_SIGNER_E:
-        return SFM_L1_F_UNTRUSTED;
+    case ASN_NO_SIGNER_E: return SFM_L1_F_UNTRUSTED;
     case X509_V_ERR_CERT_REVOKED:
-    case CRL_CERT_REVOKED:
-        return SFM_L1_F_REVOKED;
+    case CRL_CERT_REVOKED: return SFM_L1_F_REVOKED;
     case X509_V_ERR_CERT_HAS_EXPIRED:
     case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
-    case ASN_AFTER_DATE_E:
-        return SFM_L1_F_EXPIRED;
+    case ASN_AFTER_DATE_E: return SFM_L1_F_EXPIRED;
     case X509_V_ERR_CERT_NOT_YET_VALID:
     case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
-    case ASN_BEFORE_DATE_E:
-        return SFM_L1_F_NOT_YET_VALID;
+    case ASN_BEFORE_DATE_E: return SFM_L1_F_NOT_YET_VALID;
     default:
         /* Bad signatures, malformed certificates, path length, and anything
          * this table does not know: never let an unknown error pass. */
@@ -42,8 +36,8 @@ unsigned sfm_l1_flag_of_error(int err)
 enum sfm_l1_reason sfm_l1_reason_of(unsigned flags)
 {
     static const enum sfm_l1_reason by_bit[] = {
-        SFM_L1_SELF_SIGNED, SFM_L1_UNTRUSTED, SFM_L1_REVOKED,
-        SFM_L1_EXPIRED, SFM_L1_NOT_YET_VALID, SFM_L1_INVALID,
+        SFM_L1_SELF_SIGNED, SFM_L1_UNTRUSTED,     SFM_L1_REVOKED,
+        SFM_L1_EXPIRED,     SFM_L1_NOT_YET_VALID, SFM_L1_INVALID,
     };
     for (unsigned i = 0; i < sizeof(by_bit) / sizeof(by_bit[0]); i++) {
         if (flags & (1u << i))

@@ -37,13 +37,12 @@ void sfm_log(enum sfm_log_level level, const char *event, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
     char ts[96];
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (long)(tv.tv_usec / 1000));
+    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
 
     if (log_format == SFM_LOG_JSON) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "time", ts, "level", level_name(level),
-                              "event", event, "message", msg);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "time", ts, "level", level_name(level), "event", event,
+                              "message", msg);
         char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
         if (line)
             fprintf(stderr, "%s\n", line);

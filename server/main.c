@@ -28,7 +28,7 @@
 #include "worker.h"
 
 #define MAX_WORKERS 256
-#define PATH_LEN 4096
+#define PATH_LEN    4096
 /* PEM files we read at start (certificates, keys, CRLs, trust bundles). */
 #define MAX_PEM_FILE (16 * 1024 * 1024)
 
@@ -65,8 +65,8 @@ static int ensure_server_cert(const sfm_config *cfg, char err[SFM_PKI_ERR_LEN])
     char *have = NULL;
     size_t have_len = 0;
     int fresh = 0;
-    if (file_exists(crt) && file_exists(key) &&
-        sfm_pki_read_file(marker, 4096, &have, &have_len, err) == 0 && strcmp(have, want) == 0) {
+    if (file_exists(crt) && file_exists(key) && sfm_pki_read_file(marker, 4096, &have, &have_len, err) == 0 &&
+        strcmp(have, want) == 0) {
         char *pem = NULL;
         size_t pem_len = 0;
         sfm_der der[1];
@@ -190,8 +190,7 @@ static int load_trust(const sfm_config *cfg, struct trust_files *t, char err[SFM
         }
         int is_pem = strstr(pem, "-----BEGIN") != NULL;
         if (is_pem && !strstr(pem, "-----BEGIN X509 CRL-----")) {
-            snprintf(err, SFM_PKI_ERR_LEN, "--crl %s: no X509 CRL block in this PEM file",
-                     cfg->crl.v[i]);
+            snprintf(err, SFM_PKI_ERR_LEN, "--crl %s: no X509 CRL block in this PEM file", cfg->crl.v[i]);
             free(pem);
             return -EINVAL;
         }
@@ -282,8 +281,8 @@ struct listeners {
     int fds[MAX_WORKERS][SFM_WORKER_MAX_LISTEN];
     enum sfm_listener kinds[SFM_WORKER_MAX_LISTEN];
     size_t n;
-    int ports[2];            /* the real port of each listener, by enum sfm_listener */
-    const char *first_addr;  /* named in the ready line */
+    int ports[2];           /* the real port of each listener, by enum sfm_listener */
+    const char *first_addr; /* named in the ready line */
 };
 
 /* Closes the sockets of workers [from, to). */
@@ -326,8 +325,7 @@ static int open_listeners(const sfm_config *cfg, int n_workers, struct listeners
                     break;
                 }
                 fprintf(stderr, "sfmtls-server: cannot listen on %s port %d (%s): %s\n", addr,
-                        ls->ports[kind], kind == SFM_LISTENER_MTLS ? "--mtls-port" : "--port",
-                        strerror(-fd));
+                        ls->ports[kind], kind == SFM_LISTENER_MTLS ? "--mtls-port" : "--port", strerror(-fd));
                 for (int k = 0; k < wi; k++)
                     close(ls->fds[k][ls->n]);
                 close_listeners(ls, 0, n_workers);
@@ -543,8 +541,8 @@ int main(int argc, char **argv)
     printf("sfmtls ready mtls=https://%s%s%s:%d standard=https://%s%s%s:%d\n", lb, host, rb,
            ls.ports[SFM_LISTENER_MTLS], lb, host, rb, ls.ports[SFM_LISTENER_STANDARD]);
     fflush(stdout);
-    sfm_log(SFM_LOG_INFO, "ready", "%d worker(s), org %s (%s), state %s", n_workers, org->name,
-            org->id, cfg.state_dir);
+    sfm_log(SFM_LOG_INFO, "ready", "%d worker(s), org %s (%s), state %s", n_workers, org->name, org->id,
+            cfg.state_dir);
     wait_for_stop(&sigs);
     status = 0;
 

@@ -7,20 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 int sfm_org_version_label(const char *version, char *out, size_t len)
 {
     /* Salesforce ships three releases a year; 31.0 was Summer '14, then
      * Winter '15, Spring '15, Summer '15, ... (SPEC section 3). */
     int major = 0, minor = -1;
     char tail = 0;
-    if (sscanf(version, "%d.%d%c", &major, &minor, &tail) != 2 || minor != 0 || major < 1 ||
-        major > 999)
+    if (sscanf(version, "%d.%d%c", &major, &minor, &tail) != 2 || minor != 0 || major < 1 || major > 999)
         return -EINVAL;
     int k = major - 31;
     static const char *const seasons[] = {"Summer", "Winter", "Spring"};
     int idx = ((k % 3) + 3) % 3;
-    int div = (k - idx) / 3;  /* floor(k / 3) */
+    int div = (k - idx) / 3; /* floor(k / 3) */
     int year = idx == 0 ? 14 + div : 15 + div;
     if (year < 0)
         return -EINVAL;
@@ -34,8 +32,8 @@ struct errs {
     int count;
 };
 
-__attribute__((format(printf, 4, 5))) static void add_err(struct errs *e, const char *file,
-                                                          json_t *at, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void add_err(struct errs *e, const char *file, json_t *at,
+                                                          const char *fmt, ...)
 {
     (void)at;
     char msg[512];
@@ -45,8 +43,7 @@ __attribute__((format(printf, 4, 5))) static void add_err(struct errs *e, const 
     va_end(ap);
     e->count++;
     if (e->used < e->len) {
-        int n = snprintf(e->buf + e->used, e->len - e->used, "%s%s: %s", e->used ? "\n" : "",
-                         file, msg);
+        int n = snprintf(e->buf + e->used, e->len - e->used, "%s%s: %s", e->used ? "\n" : "", file, msg);
         if (n > 0)
             e->used += (size_t)n;
         if (e->used >= e->len)
@@ -63,8 +60,7 @@ int sfm_org_load(sfm_org **out, const char *path, char *err, size_t err_len)
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         if (jerr.line > 0)
-            snprintf(err, err_len, "%s: line %d, column %d: %s", path, jerr.line, jerr.column,
-                     jerr.text);
+            snprintf(err, err_len, "%s: line %d, column %d: %s", path, jerr.line, jerr.column, jerr.text);
         else
             snprintf(err, err_len, "%s: %s", path, jerr.text);
         return -EINVAL;
@@ -120,8 +116,7 @@ int sfm_org_load(sfm_org **out, const char *path, char *err, size_t err_len)
                     json_t *v = json_array_get(versions, i);
                     sfm_api_version *av = &org->versions[org->n_versions];
                     if (!json_is_string(v) || json_string_length(v) >= sizeof(av->version) ||
-                        sfm_org_version_label(json_string_value(v), av->label,
-                                              sizeof(av->label)) != 0) {
+                        sfm_org_version_label(json_string_value(v), av->label, sizeof(av->label)) != 0) {
                         add_err(&e, path, v,
                                 "$.organization.apiVersions[%zu]: expected a version such as \"64.0\"", i);
                         continue;

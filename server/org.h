@@ -11,8 +11,8 @@
 #define SFM_NODISCARD __attribute__((warn_unused_result))
 
 typedef struct sfm_api_version {
-    char version[8];   /* "64.0" */
-    char label[24];    /* "Summer '25" */
+    char version[8]; /* "64.0" */
+    char label[24];  /* "Summer '25" */
 } sfm_api_version;
 
 typedef struct sfm_org {
@@ -21,7 +21,7 @@ typedef struct sfm_org {
     char *my_domain;
     int is_sandbox;
     int mutual_authentication;
-    sfm_api_version *versions;   /* in the fixture's order */
+    sfm_api_version *versions; /* in the fixture's order */
     size_t n_versions;
 } sfm_org;
 

@@ -18,7 +18,7 @@ typedef struct sfm_peer {
     char tls_version[16];               /* "TLSv1.3" */
     char cipher[64];
     int resumed;
-    sfm_cert_info *cert;                /* NULL: no client certificate (owned reference) */
+    sfm_cert_info *cert; /* NULL: no client certificate (owned reference) */
 } sfm_peer;
 
 /** A new peer with one reference, or NULL when out of memory. Takes a new reference to `cert`. */

@@ -21,22 +21,22 @@
 
 /* Salesforce's suites (SPEC section 2): all five TLS 1.3 suites, and the
  * ECDHE TLS 1.2 suites of its published list in its order. */
-#define TLS13_SUITES                                                                   \
-    "TLS13-AES256-GCM-SHA384:TLS13-AES128-GCM-SHA256:TLS13-AES128-CCM-SHA256:"         \
+#define TLS13_SUITES                                                           \
+    "TLS13-AES256-GCM-SHA384:TLS13-AES128-GCM-SHA256:TLS13-AES128-CCM-SHA256:" \
     "TLS13-AES128-CCM-8-SHA256:TLS13-CHACHA20-POLY1305-SHA256"
 #define TLS12_RSA_SUITES                                                               \
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-SHA384:" \
     "ECDHE-RSA-AES128-SHA256"
-#define TLS12_EC_SUITES                                                                \
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:"                     \
+#define TLS12_EC_SUITES                                            \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:" \
     "ECDHE-ECDSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA256"
 
 /* Session tickets carry, after wolfSSL's own state, this many bytes of ours:
  * the id of the layer-1 outcome in the ticket table, the listener, and
  * whether there was a client certificate. wolfSSL leaves 32 bytes of room. */
 #define TICKET_SUFFIX 16
-#define TICKET_NONCE 12
-#define TICKET_TAG 16
+#define TICKET_NONCE  12
+#define TICKET_TAG    16
 /* Layer-1 outcomes that resumed sessions can recover. An evicted one makes
  * the resumption fail over to a full handshake, which is always correct. */
 #define TICKET_SLOTS 16384u
@@ -53,7 +53,7 @@ struct sfm_tls_shared {
     size_t chain_len;
     char *key;
     size_t key_len;
-    WOLFSSL_X509 **anchors;  /* parsed once; read-only, shared by the workers */
+    WOLFSSL_X509 **anchors; /* parsed once; read-only, shared by the workers */
     size_t n_anchors;
     sfm_der *crls;
     int *crl_is_pem;
@@ -72,7 +72,7 @@ struct sfm_tls_ctx {
     WOLFSSL_CTX *wctx;
     sfm_tls_shared *sh;
     enum sfm_listener listener;
-    int cm_clean_size;       /* wolfSSL's size of a certificate manager holding the anchors only */
+    int cm_clean_size; /* wolfSSL's size of a certificate manager holding the anchors only */
     WC_RNG rng;
     int rng_ok;
     Aes aes;
@@ -284,8 +284,8 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ
         if (wc_RNG_GenerateBlock(&ctx->rng, iv, TICKET_NONCE) != 0)
             return WOLFSSL_TICKET_RET_FATAL;
         int len = in_len + TICKET_SUFFIX;
-        if (wc_AesGcmEncrypt(&ctx->aes, ticket, ticket, (word32)len, iv, TICKET_NONCE, mac,
-                             TICKET_TAG, key_name, WOLFSSL_TICKET_NAME_SZ) != 0)
+        if (wc_AesGcmEncrypt(&ctx->aes, ticket, ticket, (word32)len, iv, TICKET_NONCE, mac, TICKET_TAG,
+                             key_name, WOLFSSL_TICKET_NAME_SZ) != 0)
             return WOLFSSL_TICKET_RET_FATAL;
         *out_len = len;
         return WOLFSSL_TICKET_RET_OK;
@@ -293,8 +293,8 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ
 
     if (memcmp(key_name, sh->key_name, WOLFSSL_TICKET_NAME_SZ) != 0 || in_len < TICKET_SUFFIX)
         return WOLFSSL_TICKET_RET_REJECT;
-    if (wc_AesGcmDecrypt(&ctx->aes, ticket, ticket, (word32)in_len, iv, TICKET_NONCE, mac,
-                         TICKET_TAG, key_name, WOLFSSL_TICKET_NAME_SZ) != 0)
+    if (wc_AesGcmDecrypt(&ctx->aes, ticket, ticket, (word32)in_len, iv, TICKET_NONCE, mac, TICKET_TAG,
+                         key_name, WOLFSSL_TICKET_NAME_SZ) != 0)
         return WOLFSSL_TICKET_RET_REJECT;
     const unsigned char *suffix = ticket + in_len - TICKET_SUFFIX;
     uint64_t id;
@@ -318,8 +318,8 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ
 
 /* The outcome for this leaf, chain length and problems: a recent one of this
  * context when it matches, else a new one. Returns a new reference or NULL. */
-static sfm_cert_info *cert_info_get(sfm_tls_ctx *ctx, const unsigned char *der, size_t len,
-                                    int chain_len, unsigned flags)
+static sfm_cert_info *cert_info_get(sfm_tls_ctx *ctx, const unsigned char *der, size_t len, int chain_len,
+                                    unsigned flags)
 {
     char sha256[65];
     if (sfm_pki_sha256_hex(der, len, sha256) != 0)
@@ -362,8 +362,8 @@ static void keep_chain_ca(sfm_tls_conn *t, WOLFSSL_X509_STORE_CTX *store)
     /* Dates are not checked here: an expired intermediate must stay the
      * leaf's signer for its real reason, CERTIFICATE_EXPIRED, to show. */
     const WOLFSSL_BUFFER_INFO *c = &store->certs[store->error_depth];
-    (void)wolfSSL_CTX_load_verify_buffer_ex(t->ctx->wctx, c->buffer, (long)c->length,
-                                            WOLFSSL_FILETYPE_ASN1, 0, WOLFSSL_LOAD_FLAG_DATE_ERR_OKAY);
+    (void)wolfSSL_CTX_load_verify_buffer_ex(t->ctx->wctx, c->buffer, (long)c->length, WOLFSSL_FILETYPE_ASN1,
+                                            0, WOLFSSL_LOAD_FLAG_DATE_ERR_OKAY);
 }
 
 /*
@@ -488,8 +488,7 @@ static int load_crls(sfm_tls_ctx *ctx, char err[SFM_TLS_ERR_LEN])
     return 0;
 }
 
-int sfm_tls_ctx_new(sfm_tls_ctx **out, sfm_tls_shared *sh, enum sfm_listener l,
-                    char err[SFM_TLS_ERR_LEN])
+int sfm_tls_ctx_new(sfm_tls_ctx **out, sfm_tls_shared *sh, enum sfm_listener l, char err[SFM_TLS_ERR_LEN])
 {
     int rc = -EIO;
     sfm_tls_ctx *ctx = calloc(1, sizeof(*ctx));
@@ -514,8 +513,8 @@ int sfm_tls_ctx_new(sfm_tls_ctx **out, sfm_tls_shared *sh, enum sfm_listener l,
         rc = -EINVAL;
         goto fail;
     }
-    if (wolfSSL_CTX_use_PrivateKey_buffer(ctx->wctx, (const unsigned char *)sh->key,
-                                          (long)sh->key_len, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS ||
+    if (wolfSSL_CTX_use_PrivateKey_buffer(ctx->wctx, (const unsigned char *)sh->key, (long)sh->key_len,
+                                          WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS ||
         wolfSSL_CTX_check_private_key(ctx->wctx) != WOLFSSL_SUCCESS) {
         snprintf(err, SFM_TLS_ERR_LEN, "the server key is not valid PEM or does not match the certificate");
         rc = -EINVAL;
@@ -679,10 +678,8 @@ enum sfm_io sfm_tls_handshake(sfm_tls_conn *t)
         return SFM_IO_OK;
     }
     switch (err) {
-    case WOLFSSL_ERROR_WANT_READ:
-        return SFM_IO_WANT_READ;
-    case WOLFSSL_ERROR_WANT_WRITE:
-        return SFM_IO_WANT_WRITE;
+    case WOLFSSL_ERROR_WANT_READ: return SFM_IO_WANT_READ;
+    case WOLFSSL_ERROR_WANT_WRITE: return SFM_IO_WANT_WRITE;
     default:
         if (err == NO_PEER_CERT && wolfSSL_version(ssl) == TLS1_2_VERSION)
             send_tls12_handshake_failure(ssl);
@@ -701,18 +698,13 @@ enum sfm_io sfm_tls_read(sfm_tls_conn *t, void *buf, size_t len, size_t *n)
     }
     int err = wolfSSL_get_error(t->ssl, rc);
     switch (err) {
-    case WOLFSSL_ERROR_WANT_READ:
-        return SFM_IO_WANT_READ;
-    case WOLFSSL_ERROR_WANT_WRITE:
-        return SFM_IO_WANT_WRITE;
-    case WOLFSSL_ERROR_ZERO_RETURN:
-        return SFM_IO_CLOSED;
+    case WOLFSSL_ERROR_WANT_READ: return SFM_IO_WANT_READ;
+    case WOLFSSL_ERROR_WANT_WRITE: return SFM_IO_WANT_WRITE;
+    case WOLFSSL_ERROR_ZERO_RETURN: return SFM_IO_CLOSED;
     case SOCKET_PEER_CLOSED_E:
         snprintf(t->error, sizeof(t->error), "peer closed without close_notify");
         return SFM_IO_CLOSED;
-    default:
-        describe(t, err);
-        return SFM_IO_ERROR;
+    default: describe(t, err); return SFM_IO_ERROR;
     }
 }
 
@@ -724,13 +716,9 @@ enum sfm_io sfm_tls_write(sfm_tls_conn *t, const void *buf, size_t len)
         return SFM_IO_OK;
     int err = wolfSSL_get_error(t->ssl, rc);
     switch (err) {
-    case WOLFSSL_ERROR_WANT_READ:
-        return SFM_IO_WANT_READ;
-    case WOLFSSL_ERROR_WANT_WRITE:
-        return SFM_IO_WANT_WRITE;
-    default:
-        describe(t, err);
-        return SFM_IO_ERROR;
+    case WOLFSSL_ERROR_WANT_READ: return SFM_IO_WANT_READ;
+    case WOLFSSL_ERROR_WANT_WRITE: return SFM_IO_WANT_WRITE;
+    default: describe(t, err); return SFM_IO_ERROR;
     }
 }
 
@@ -755,8 +743,8 @@ const char *sfm_tls_cipher(const sfm_tls_conn *t)
     /* The IANA name ("TLS_AES_256_GCM_SHA384"), as Java, .NET and
      * Salesforce's TLS 1.3 list spell it. */
     int suite = wolfSSL_get_current_cipher_suite(t->ssl);
-    const char *name = wolfSSL_get_cipher_name_iana_from_suite((unsigned char)(suite >> 8),
-                                                               (unsigned char)suite);
+    const char *name =
+        wolfSSL_get_cipher_name_iana_from_suite((unsigned char)(suite >> 8), (unsigned char)suite);
     return name ? name : "";
 }
 

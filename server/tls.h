@@ -17,7 +17,7 @@
 #include "layer1.h"
 #include "pki.h"
 
-#define SFM_NODISCARD __attribute__((warn_unused_result))
+#define SFM_NODISCARD   __attribute__((warn_unused_result))
 #define SFM_TLS_ERR_LEN 256
 
 enum sfm_listener { SFM_LISTENER_MTLS, SFM_LISTENER_STANDARD };
@@ -32,12 +32,12 @@ const char *sfm_listener_name(enum sfm_listener l);
  */
 typedef struct sfm_cert_info {
     atomic_int refs;
-    enum sfm_l1_reason reason;  /* SFM_L1_OK: the chain verified */
-    unsigned flags;             /* every SFM_L1_F_* problem seen */
-    int chain_len;              /* certificates the client sent */
-    char sha256[65];            /* lowercase hex of the leaf DER */
+    enum sfm_l1_reason reason; /* SFM_L1_OK: the chain verified */
+    unsigned flags;            /* every SFM_L1_F_* problem seen */
+    int chain_len;             /* certificates the client sent */
+    char sha256[65];           /* lowercase hex of the leaf DER */
     size_t der_len;
-    unsigned char der[];        /* the leaf */
+    unsigned char der[]; /* the leaf */
 } sfm_cert_info;
 
 /** Takes a reference; NULL-safe. Returns `ci`. */
@@ -47,15 +47,15 @@ void sfm_cert_info_unref(sfm_cert_info *ci);
 
 /** What the server-wide TLS state is built from (borrowed during the call). */
 typedef struct sfm_tls_settings {
-    const char *cert_chain_pem;   /* server leaf first, then intermediates */
+    const char *cert_chain_pem; /* server leaf first, then intermediates */
     size_t cert_chain_len;
     const char *key_pem;
     size_t key_len;
-    const sfm_der *anchors;       /* DER trust anchors */
+    const sfm_der *anchors; /* DER trust anchors */
     size_t n_anchors;
-    const sfm_der *crls;          /* CRLs, PEM or DER (crl_is_pem[i]) */
+    const sfm_der *crls; /* CRLs, PEM or DER (crl_is_pem[i]) */
     const int *crl_is_pem;
-    char *const *crl_names;       /* for messages: the files they came from */
+    char *const *crl_names; /* for messages: the files they came from */
     size_t n_crls;
     int client_cert_required;
     int cert_failure_alert;
@@ -88,11 +88,11 @@ typedef struct sfm_tls_conn {
     sfm_tls_ctx *ctx;
     unsigned l1_flags;
     int saw_chain_ca;
-    int l1_ran;                 /* the verify callback judged a chain in this handshake */
+    int l1_ran; /* the verify callback judged a chain in this handshake */
     uint64_t ticket_id;
     /* read-only for the caller */
-    sfm_cert_info *cert;        /* NULL: no client certificate (owned reference) */
-    char error[SFM_TLS_ERR_LEN];/* why the last step failed */
+    sfm_cert_info *cert;         /* NULL: no client certificate (owned reference) */
+    char error[SFM_TLS_ERR_LEN]; /* why the last step failed */
 } sfm_tls_conn;
 
 /** Starts server-side TLS on a connected, non-blocking socket. */

@@ -24,8 +24,8 @@
 #define SCRATCH_SIZE (16 * 1024)
 /* Reads or writes per connection per wake-up, so one busy peer cannot
  * starve the others (libuv's count = 32 idea). */
-#define MAX_ROUNDS 16
-#define MAX_EVENTS 256
+#define MAX_ROUNDS  16
+#define MAX_EVENTS  256
 #define MAX_ACCEPTS 64
 /* SIGTERM: what is in flight gets this long to finish. */
 #define DRAIN_GRACE_MS 5000
@@ -36,18 +36,18 @@
  * sends before closing: closing with unread data makes the kernel send a
  * reset, and the client loses the alert we just sent (TLS 1.3 clients send
  * CertificateVerify and Finished before they read the server's answer). */
-#define LINGER_MS 1000
+#define LINGER_MS        1000
 #define LINGER_MAX_BYTES (256 * 1024)
 /* After a burst of connections (at least TRIM_MIN_PEAK) has shrunk to half,
  * give freed memory back to the system, at most once per TRIM_INTERVAL_MS:
  * glibc keeps it inside its arenas otherwise (a flood of 1,000 handshakes
  * leaves 50-100 MB resident; malloc_trim(0) returns to about 10-20 MB). */
-#define TRIM_MIN_PEAK 64
+#define TRIM_MIN_PEAK    64
 #define TRIM_INTERVAL_MS 1000
 /* Out of descriptors: stop accepting for this long. */
 #define ACCEPT_PAUSE_MS 100
 
-#define container_of(p, type, member) ((type *)(void *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
 enum src_kind { SRC_LISTENER, SRC_TCP, SRC_PAIR, SRC_BRIDGE, SRC_STOP };
 
@@ -55,7 +55,7 @@ enum src_kind { SRC_LISTENER, SRC_TCP, SRC_PAIR, SRC_BRIDGE, SRC_STOP };
 struct src {
     enum src_kind kind;
     int fd;
-    uint32_t mask;   /* what epoll watches; 0 means not registered */
+    uint32_t mask; /* what epoll watches; 0 means not registered */
 };
 
 struct listener {
@@ -76,17 +76,17 @@ struct conn {
     enum conn_state state;
     enum sfm_listener listener;
     sfm_tls_conn tls;
-    int tls_wants_write;      /* the last TLS step asked for writability */
-    unsigned char *to_pair;   /* plaintext from TLS that the socketpair has not taken */
+    int tls_wants_write;    /* the last TLS step asked for writability */
+    unsigned char *to_pair; /* plaintext from TLS that the socketpair has not taken */
     size_t to_pair_len, to_pair_off;
-    unsigned char *to_tls;    /* plaintext wolfSSL_write must be given again, unchanged */
+    unsigned char *to_tls; /* plaintext wolfSSL_write must be given again, unchanged */
     size_t to_tls_len;
     int tls_eof, pair_eof, pair_shut, failed;
-    size_t lingered;          /* bytes dropped in CONN_LINGER */
+    size_t lingered; /* bytes dropped in CONN_LINGER */
     int64_t deadline;
-    struct conn_list *timer;  /* handshake or idle list; NULL once closed */
+    struct conn_list *timer; /* handshake or idle list; NULL once closed */
     struct conn *tprev, *tnext;
-    struct conn *pnext;       /* pending or zombie list */
+    struct conn *pnext; /* pending or zombie list */
     int pending;
     char addr[INET6_ADDRSTRLEN];
 };
@@ -94,8 +94,8 @@ struct conn {
 struct sfm_worker {
     int id;
     int epfd;
-    struct src stop_src;      /* eventfd: sfm_worker_stop */
-    struct src bridge_src;    /* the bridge's epoll fd, nested in ours */
+    struct src stop_src;   /* eventfd: sfm_worker_stop */
+    struct src bridge_src; /* the bridge's epoll fd, nested in ours */
     struct listener listeners[SFM_WORKER_MAX_LISTEN];
     size_t n_listen;
     int64_t accept_paused_until;
@@ -107,7 +107,7 @@ struct sfm_worker {
     struct conn *pending;      /* connections with work left after their budget */
     struct conn *zombies;      /* closed this iteration; freed at its end */
     size_t nconns;
-    size_t peak;               /* most connections since the last trim */
+    size_t peak; /* most connections since the last trim */
     int64_t last_trim;
     int draining;
     int64_t drain_deadline;
@@ -256,8 +256,7 @@ static void conn_fail(struct conn *c, const char *event)
 {
     const char *why = c->tls.error[0] ? c->tls.error : "connection closed";
     if (event)
-        sfm_log(SFM_LOG_INFO, event, "%s listener=%s peer=%s", why, sfm_listener_name(c->listener),
-                c->addr);
+        sfm_log(SFM_LOG_INFO, event, "%s listener=%s peer=%s", why, sfm_listener_name(c->listener), c->addr);
     c->failed = 1;
     if (c->state == CONN_HANDSHAKE && !c->w->draining)
         conn_linger(c);
@@ -356,18 +355,10 @@ static void pump_in(struct conn *c)
             if (to_pair_write(c, w->scratch, n) != 0)
                 return;
             break;
-        case SFM_IO_WANT_READ:
-            c->tls_wants_write = 0;
-            return;
-        case SFM_IO_WANT_WRITE:
-            c->tls_wants_write = 1;
-            return;
-        case SFM_IO_CLOSED:
-            c->tls_eof = 1;
-            break;
-        case SFM_IO_ERROR:
-            conn_fail(c, NULL);
-            return;
+        case SFM_IO_WANT_READ: c->tls_wants_write = 0; return;
+        case SFM_IO_WANT_WRITE: c->tls_wants_write = 1; return;
+        case SFM_IO_CLOSED: c->tls_eof = 1; break;
+        case SFM_IO_ERROR: conn_fail(c, NULL); return;
         }
     }
     schedule(c);
@@ -395,9 +386,7 @@ static int tls_write_or_keep(struct conn *c, const unsigned char *buf, size_t le
         }
         return 1;
     case SFM_IO_CLOSED:
-    case SFM_IO_ERROR:
-        conn_fail(c, NULL);
-        return -1;
+    case SFM_IO_ERROR: conn_fail(c, NULL); return -1;
     }
     return -1;
 }
@@ -447,8 +436,8 @@ static int conn_open(struct conn *c)
         return -1;
     }
     c->pair.fd = sv[0];
-    sfm_peer *peer = sfm_peer_new(c->listener, c->addr, sfm_tls_version(&c->tls),
-                                  sfm_tls_cipher(&c->tls), sfm_tls_resumed(&c->tls), c->tls.cert);
+    sfm_peer *peer = sfm_peer_new(c->listener, c->addr, sfm_tls_version(&c->tls), sfm_tls_cipher(&c->tls),
+                                  sfm_tls_resumed(&c->tls), c->tls.cert);
     if (!peer) {
         close(sv[1]);
         snprintf(c->tls.error, sizeof(c->tls.error), "out of memory");
@@ -493,9 +482,7 @@ static void conn_step(struct conn *c)
             conn_watch(c);
             return;
         case SFM_IO_CLOSED:
-        case SFM_IO_ERROR:
-            conn_fail(c, "handshake_failed");
-            return;
+        case SFM_IO_ERROR: conn_fail(c, "handshake_failed"); return;
         }
     }
     if (c->state != CONN_OPEN)
@@ -702,9 +689,7 @@ static void *worker_main(void *arg)
         for (int i = 0; i < n; i++) {
             struct src *s = evs[i].data.ptr;
             switch (s->kind) {
-            case SRC_LISTENER:
-                accept_some(w, container_of(s, struct listener, src));
-                break;
+            case SRC_LISTENER: accept_some(w, container_of(s, struct listener, src)); break;
             case SRC_TCP: {
                 struct conn *c = container_of(s, struct conn, tcp);
                 if (c->state == CONN_CLOSED)
@@ -722,9 +707,7 @@ static void *worker_main(void *arg)
                     conn_step(c);
                 break;
             }
-            case SRC_BRIDGE:
-                run_bridge = 1;
-                break;
+            case SRC_BRIDGE: run_bridge = 1; break;
             case SRC_STOP: {
                 uint64_t v;
                 (void)read(w->stop_src.fd, &v, sizeof(v));

@@ -15,17 +15,17 @@
 #include "http.h"
 #include "tls.h"
 
-#define SFM_NODISCARD __attribute__((warn_unused_result))
+#define SFM_NODISCARD         __attribute__((warn_unused_result))
 #define SFM_WORKER_MAX_LISTEN 16
-#define SFM_WORKER_ERR_LEN 512
+#define SFM_WORKER_ERR_LEN    512
 
 typedef struct sfm_worker_opts {
     int id;
-    int listen_fds[SFM_WORKER_MAX_LISTEN];          /* the worker owns them once created */
+    int listen_fds[SFM_WORKER_MAX_LISTEN]; /* the worker owns them once created */
     enum sfm_listener listen_kinds[SFM_WORKER_MAX_LISTEN];
     size_t n_listen;
-    sfm_tls_shared *tls;                            /* borrowed for the worker's life */
-    const sfm_app *app;                             /* borrowed for the worker's life */
+    sfm_tls_shared *tls; /* borrowed for the worker's life */
+    const sfm_app *app;  /* borrowed for the worker's life */
     int handshake_timeout_ms;
     int idle_timeout_ms;
 } sfm_worker_opts;
@@ -33,8 +33,7 @@ typedef struct sfm_worker_opts {
 typedef struct sfm_worker sfm_worker;
 
 /** Builds a worker (not yet running). On failure the listening fds are closed. */
-SFM_NODISCARD int sfm_worker_new(sfm_worker **out, const sfm_worker_opts *o,
-                                 char err[SFM_WORKER_ERR_LEN]);
+SFM_NODISCARD int sfm_worker_new(sfm_worker **out, const sfm_worker_opts *o, char err[SFM_WORKER_ERR_LEN]);
 /** Starts its thread. Returns 0 or a negative errno. */
 SFM_NODISCARD int sfm_worker_start(sfm_worker *w);
 /** Asks it to drain: stop accepting, finish what is in flight, then return. Thread-safe. */

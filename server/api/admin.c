@@ -22,16 +22,16 @@ static json_t *certificate_json(const sfm_cert_info *ci)
      * if it does not, report what is known rather than nothing. */
     if (sfm_pki_facts_of(ci->der, ci->der_len, &f) != 0) {
         return json_pack("{s:n, s:n, s:n, s:s, s:n, s:n, s:i, s:b, s:s?}", "subject", "issuer",
-                         "serialNumber", "fingerprintSha256", ci->sha256, "notBefore",
-                         "notAfter", "chainLength", ci->chain_len, "chainVerified",
-                         ci->reason == SFM_L1_OK, "reason", reason);
+                         "serialNumber", "fingerprintSha256", ci->sha256, "notBefore", "notAfter",
+                         "chainLength", ci->chain_len, "chainVerified", ci->reason == SFM_L1_OK, "reason",
+                         reason);
     }
     sfm_pki_iso8601(f.not_before, nb);
     sfm_pki_iso8601(f.not_after, na);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:s?}", "subject", f.subject,
-                     "issuer", f.issuer, "serialNumber", f.serial, "fingerprintSha256", ci->sha256,
-                     "notBefore", nb, "notAfter", na, "chainLength", ci->chain_len,
-                     "chainVerified", ci->reason == SFM_L1_OK, "reason", reason);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:s?}", "subject", f.subject, "issuer",
+                     f.issuer, "serialNumber", f.serial, "fingerprintSha256", ci->sha256, "notBefore", nb,
+                     "notAfter", na, "chainLength", ci->chain_len, "chainVerified", ci->reason == SFM_L1_OK,
+                     "reason", reason);
 }
 
 void sfm_api_tls_info(const sfm_app *app, const sfm_request *req, sfm_response *resp)
@@ -40,7 +40,7 @@ void sfm_api_tls_info(const sfm_app *app, const sfm_request *req, sfm_response *
     const sfm_peer *p = req->peer;
     json_t *cert = p->cert ? certificate_json(p->cert) : json_null();
     sfm_response_json(resp, 200,
-             json_pack("{s:s, s:s, s:s, s:b, s:o}", "listener", sfm_listener_name(p->listener),
-                       "tlsVersion", p->tls_version, "cipher", p->cipher, "resumed", p->resumed,
-                       "clientCertificate", cert));
+                      json_pack("{s:s, s:s, s:s, s:b, s:o}", "listener", sfm_listener_name(p->listener),
+                                "tlsVersion", p->tls_version, "cipher", p->cipher, "resumed", p->resumed,
+                                "clientCertificate", cert));
 }

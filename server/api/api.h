@@ -16,7 +16,8 @@ void sfm_api_tls_info(const sfm_app *app, const sfm_request *req, sfm_response *
 /* rest.c: /services/data/ */
 /** GET /services/data/: the fixture's API versions, no authentication. */
 void sfm_api_versions(const sfm_app *app, const sfm_request *req, sfm_response *resp);
-/** The Salesforce-shaped 404: [{"message":"The requested resource does not exist","errorCode":"NOT_FOUND"}]. */
+/** The Salesforce-shaped 404: [{"message":"The requested resource does not exist","errorCode":"NOT_FOUND"}].
+ */
 void sfm_api_not_found(sfm_response *resp);
 /** REST error array with one entry. */
 void sfm_api_rest_error(sfm_response *resp, int status, const char *error_code, const char *message);

@@ -22,8 +22,8 @@ void sfm_api_versions(const sfm_app *app, const sfm_request *req, sfm_response *
         const sfm_api_version *v = &app->org->versions[i];
         char url[48];
         snprintf(url, sizeof(url), "/services/data/v%s", v->version);
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "label", v->label, "url", url,
-                                              "version", v->version));
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:s}", "label", v->label, "url", url, "version", v->version));
     }
     sfm_response_json(resp, 200, list);
 }

@@ -9,20 +9,18 @@
 /* The seeds' client certificates were issued by this root (README.md), so
  * that recorded chains verify and the fuzzer starts from the paths of a good
  * certificate. Valid until 2036. */
-const char sfm_fuzz_seed_root_pem[] =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBzDCCAXKgAwIBAgIQZkvGRF72c/B0o3jLf0r6TzAKBggqhkjOPQQDAjA3MQ8w\n"
-    "DQYDVQQKDAZzZm10bHMxJDAiBgNVBAMMG3NmbXRscyBEZXYgUm9vdCBDQSA3NzNB\n"
-    "ODc5MjAeFw0yNjExMjcwODQwMTdaFw0zNjExMjQwODQ1MTdaMDcxDzANBgNVBAoM\n"
-    "BnNmbXRsczEkMCIGA1UEAwwbc2ZtdGxzIERldiBSb290IENBIDc3M0E4NzkyMFkw\n"
-    "EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEyU6FtDtoX5+7hct7RroC5wDEl52rYqNz\n"
-    "BgF1hAeLyTUQ3o6IZwz+s0DWvMFLuQ2lC/BiCRfDlWGXxsmlFuK1JKNgMF4wDAYD\n"
-    "VR0TBAUwAwEB/zAdBgNVHQ4EFgQUhQahvTPQn/Th9URTSlHLZL71Fq4wHwYDVR0j\n"
-    "BBgwFoAUhQahvTPQn/Th9URTSlHLZL71Fq4wDgYDVR0PAQH/BAQDAgEGMAoGCCqG\n"
-    "SM49BAMCA0gAMEUCIAHh0EjuPZA/GUreZYYuB/BHLWIMMFq329XOWTzIgkZ4AiEA\n"
-    "m4gHbyeUXMJEy95mD8MGTLvdtINLLzRvQPYl5x2Jt3E=\n"
-    "-----END CERTIFICATE-----\n"
-    ;
+const char sfm_fuzz_seed_root_pem[] = "-----BEGIN CERTIFICATE-----\n"
+                                      "MIIBzDCCAXKgAwIBAgIQZkvGRF72c/B0o3jLf0r6TzAKBggqhkjOPQQDAjA3MQ8w\n"
+                                      "DQYDVQQKDAZzZm10bHMxJDAiBgNVBAMMG3NmbXRscyBEZXYgUm9vdCBDQSA3NzNB\n"
+                                      "ODc5MjAeFw0yNjExMjcwODQwMTdaFw0zNjExMjQwODQ1MTdaMDcxDzANBgNVBAoM\n"
+                                      "BnNmbXRsczEkMCIGA1UEAwwbc2ZtdGxzIERldiBSb290IENBIDc3M0E4NzkyMFkw\n"
+                                      "EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEyU6FtDtoX5+7hct7RroC5wDEl52rYqNz\n"
+                                      "BgF1hAeLyTUQ3o6IZwz+s0DWvMFLuQ2lC/BiCRfDlWGXxsmlFuK1JKNgMF4wDAYD\n"
+                                      "VR0TBAUwAwEB/zAdBgNVHQ4EFgQUhQahvTPQn/Th9URTSlHLZL71Fq4wHwYDVR0j\n"
+                                      "BBgwFoAUhQahvTPQn/Th9URTSlHLZL71Fq4wDgYDVR0PAQH/BAQDAgEGMAoGCCqG\n"
+                                      "SM49BAMCA0gAMEUCIAHh0EjuPZA/GUreZYYuB/BHLWIMMFq329XOWTzIgkZ4AiEA\n"
+                                      "m4gHbyeUXMJEy95mD8MGTLvdtINLLzRvQPYl5x2Jt3E=\n"
+                                      "-----END CERTIFICATE-----\n";
 
 void sfm_fuzz_die(const char *what, const char *detail)
 {

@@ -25,14 +25,14 @@
 
 #include "tls.h"
 
-#define MODE_ALERT 0x1u
+#define MODE_ALERT    0x1u
 #define MODE_REQUIRED 0x2u
 #define MODE_STANDARD 0x4u
-#define N_MTLS 4
+#define N_MTLS        4
 
 /* A handshake needs a handful of steps; more means a loop that does not end. */
 #define MAX_HANDSHAKE_STEPS 64
-#define MAX_READ_STEPS 64
+#define MAX_READ_STEPS      64
 
 struct harness {
     sfm_tls_shared *mtls_sh[N_MTLS];
@@ -62,8 +62,8 @@ static void harness_free(void)
     wolfSSL_Cleanup();
 }
 
-static void new_listener(sfm_tls_shared **sh, sfm_tls_ctx **ctx, const sfm_tls_settings *base,
-                         int alert, int required, enum sfm_listener l)
+static void new_listener(sfm_tls_shared **sh, sfm_tls_ctx **ctx, const sfm_tls_settings *base, int alert,
+                         int required, enum sfm_listener l)
 {
     sfm_tls_settings s = *base;
     char err[SFM_TLS_ERR_LEN] = "";
@@ -110,8 +110,9 @@ static void harness_new(void)
     size_t n = 0;
     if (sfm_pki_pem_certs(root, root_len, &anchors[0], 1, &n, NULL, err) < 0 || n != 1)
         sfm_fuzz_die("ca.pem", err);
-    if (sfm_pki_pem_certs(sfm_fuzz_seed_root_pem, strlen(sfm_fuzz_seed_root_pem), &anchors[1], 1, &n,
-                          NULL, err) < 0 || n != 1)
+    if (sfm_pki_pem_certs(sfm_fuzz_seed_root_pem, strlen(sfm_fuzz_seed_root_pem), &anchors[1], 1, &n, NULL,
+                          err) < 0 ||
+        n != 1)
         sfm_fuzz_die("seed root", err);
 
     struct harness *h = calloc(1, sizeof(*h));
@@ -126,8 +127,8 @@ static void harness_new(void)
         .n_anchors = 2,
     };
     for (unsigned m = 0; m < N_MTLS; m++)
-        new_listener(&h->mtls_sh[m], &h->mtls[m], &base, (m & MODE_ALERT) != 0,
-                     (m & MODE_REQUIRED) != 0, SFM_LISTENER_MTLS);
+        new_listener(&h->mtls_sh[m], &h->mtls[m], &base, (m & MODE_ALERT) != 0, (m & MODE_REQUIRED) != 0,
+                     SFM_LISTENER_MTLS);
     new_listener(&h->std_sh, &h->std, &base, 0, 0, SFM_LISTENER_STANDARD);
     sfm_pki_ders_free(anchors, 2);
     free(chain);

@@ -23,10 +23,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Seeds are a few KiB; anything bigger than this is not a seed. */
-#define REPLAY_MAX_INPUT (256 * 1024)
-#define REPLAY_MAX_SEEDS 4096
+#define REPLAY_MAX_INPUT         (256 * 1024)
+#define REPLAY_MAX_SEEDS         4096
 #define REPLAY_DEFAULT_MUTATIONS 3000
-#define REPLAY_DEFAULT_SECONDS 5.0
+#define REPLAY_DEFAULT_SECONDS   5.0
 /* Mutated inputs never grow past this (libFuzzer's default -max_len is 4096). */
 #define REPLAY_MAX_MUTANT 16384
 /* A fixed seed: every run tries the same inputs. */
@@ -189,9 +189,7 @@ static void mutate(uint8_t *buf, size_t *len, const struct seeds *s)
         *len = keep + k;
         break;
     }
-    case 5: /* truncate */
-        *len = prng_below(n + 1);
-        break;
+    case 5: /* truncate */ *len = prng_below(n + 1); break;
     case 6: { /* copy a chunk over another place */
         if (n < 2)
             break;

@@ -45,8 +45,13 @@ static void test_config_flags_win_over_variables(void **state)
 {
     (void)state;
     char *argv[] = {"s", "--mtls-port=9443", "--cert-failure", "alert", "--allow-no-eku", NULL};
-    char *envp[] = {"SFMTLS_MTLS_PORT=1", "SFMTLS_PORT=9444", "SFMTLS_TRUST=/a.pem:/b.pem",
-                    "SFMTLS_BIND=10.0.0.1,::", "SFMTLS_EPHEMERAL=true", "OTHER=x", NULL};
+    char *envp[] = {"SFMTLS_MTLS_PORT=1",
+                    "SFMTLS_PORT=9444",
+                    "SFMTLS_TRUST=/a.pem:/b.pem",
+                    "SFMTLS_BIND=10.0.0.1,::",
+                    "SFMTLS_EPHEMERAL=true",
+                    "OTHER=x",
+                    NULL};
     sfm_config c;
     char err[SFM_CONFIG_ERR_LEN];
     assert_int_equal(parse(&c, argv, envp, err), 0);

@@ -76,11 +76,13 @@ static void test_layer1_each_reason_has_specs_code_sentence_and_alert(void **sta
 {
     (void)state;
     static const struct face faces[] = {
-        {SFM_L1_SELF_SIGNED, "CERTIFICATE_SELF_SIGNED", "Client certificate is self-signed.", bad_certificate},
+        {SFM_L1_SELF_SIGNED, "CERTIFICATE_SELF_SIGNED", "Client certificate is self-signed.",
+         bad_certificate},
         {SFM_L1_UNTRUSTED, "CERTIFICATE_UNTRUSTED", "Client certificate chain is not trusted.", unknown_ca},
         {SFM_L1_REVOKED, "CERTIFICATE_REVOKED", "Client certificate has been revoked.", certificate_revoked},
         {SFM_L1_EXPIRED, "CERTIFICATE_EXPIRED", "Client certificate has expired.", certificate_expired},
-        {SFM_L1_NOT_YET_VALID, "CERTIFICATE_NOT_YET_VALID", "Client certificate is not yet valid.", certificate_expired},
+        {SFM_L1_NOT_YET_VALID, "CERTIFICATE_NOT_YET_VALID", "Client certificate is not yet valid.",
+         certificate_expired},
         {SFM_L1_INVALID, "CERTIFICATE_INVALID", "Client certificate is invalid.", bad_certificate},
     };
     for (size_t i = 0; i < sizeof(faces) / sizeof(faces[0]); i++) {

@@ -28,21 +28,20 @@
 /** Largest file the tests read. */
 #define T_FILE_MAX (4 * 1024 * 1024)
 
-static const char k_names_pem[] =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIICKTCCAc8CBgCrze8BIzAKBggqhkjOPQQDAjCBnDELMAkGA1UEBhMCVVMxEDAO\n"
-    "BgNVBAgMB1rDvHJpY2gxEzARBgNVBAoMCkFjbWUsIEluYy4xGjAKBgNVBAsMA1Ir\n"
-    "RDAMBgNVBAsMBUxhYjsxMR4wHAYDVQQDDBUjbGVhZCAicXVvdGVkIiA8eD5ceSAx\n"
-    "DjAMBgJTBAwGY3VzdG9tMRowGAYJKoZIhvcNAQkBFgthQGIuZXhhbXBsZTAgFw0y\n"
-    "NjExMjcwODE1MDJaGA8yMTI2MTEwMzA4MTUwMlowgZwxCzAJBgNVBAYTAlVTMRAw\n"
-    "DgYDVQQIDAdaw7xyaWNoMRMwEQYDVQQKDApBY21lLCBJbmMuMRowCgYDVQQLDANS\n"
-    "K0QwDAYDVQQLDAVMYWI7MTEeMBwGA1UEAwwVI2xlYWQgInF1b3RlZCIgPHg+XHkg\n"
-    "MQ4wDAYCUwQMBmN1c3RvbTEaMBgGCSqGSIb3DQEJARYLYUBiLmV4YW1wbGUwWTAT\n"
-    "BgcqhkjOPQIBBggqhkjOPQMBBwNCAAROuu+ycAu52QFI+eGGc8CV4gUdQQ6Amwfj\n"
-    "UT+k7V2DlYbIyoGDGjAbWkWuZlEB+PxNlB23n6VqpLL5pIyDIBjFMAoGCCqGSM49\n"
-    "BAMCA0gAMEUCIQDaTigy9IgZBF3o/woYu6EjPbjx2DJR7knZINe+kawwUwIgF8DU\n"
-    "l/pCyk3f7zp0xuFhJsawo88ubJ59MjUQ/LuduQI=\n"
-    "-----END CERTIFICATE-----\n";
+static const char k_names_pem[] = "-----BEGIN CERTIFICATE-----\n"
+                                  "MIICKTCCAc8CBgCrze8BIzAKBggqhkjOPQQDAjCBnDELMAkGA1UEBhMCVVMxEDAO\n"
+                                  "BgNVBAgMB1rDvHJpY2gxEzARBgNVBAoMCkFjbWUsIEluYy4xGjAKBgNVBAsMA1Ir\n"
+                                  "RDAMBgNVBAsMBUxhYjsxMR4wHAYDVQQDDBUjbGVhZCAicXVvdGVkIiA8eD5ceSAx\n"
+                                  "DjAMBgJTBAwGY3VzdG9tMRowGAYJKoZIhvcNAQkBFgthQGIuZXhhbXBsZTAgFw0y\n"
+                                  "NjExMjcwODE1MDJaGA8yMTI2MTEwMzA4MTUwMlowgZwxCzAJBgNVBAYTAlVTMRAw\n"
+                                  "DgYDVQQIDAdaw7xyaWNoMRMwEQYDVQQKDApBY21lLCBJbmMuMRowCgYDVQQLDANS\n"
+                                  "K0QwDAYDVQQLDAVMYWI7MTEeMBwGA1UEAwwVI2xlYWQgInF1b3RlZCIgPHg+XHkg\n"
+                                  "MQ4wDAYCUwQMBmN1c3RvbTEaMBgGCSqGSIb3DQEJARYLYUBiLmV4YW1wbGUwWTAT\n"
+                                  "BgcqhkjOPQIBBggqhkjOPQMBBwNCAAROuu+ycAu52QFI+eGGc8CV4gUdQQ6Amwfj\n"
+                                  "UT+k7V2DlYbIyoGDGjAbWkWuZlEB+PxNlB23n6VqpLL5pIyDIBjFMAoGCCqGSM49\n"
+                                  "BAMCA0gAMEUCIQDaTigy9IgZBF3o/woYu6EjPbjx2DJR7knZINe+kawwUwIgF8DU\n"
+                                  "l/pCyk3f7zp0xuFhJsawo88ubJ59MjUQ/LuduQI=\n"
+                                  "-----END CERTIFICATE-----\n";
 
 /* RFC 4514: most specific RDN first; within the multi-valued RDN, DER (SET OF) order. */
 static const char k_names_rfc4514[] =
@@ -52,7 +51,7 @@ static const char k_names_rfc4514[] =
 /* `openssl x509 -fingerprint -sha256`, lowercased, colons removed */
 static const char k_names_sha256[] = "f62aa5aec236448838161b7e25f842fd83e5d579e662b387d560de78be9d45e0";
 #define K_NAMES_NOT_BEFORE ((time_t)1795767302)
-#define K_NAMES_NOT_AFTER ((time_t)4949367302LL)
+#define K_NAMES_NOT_AFTER  ((time_t)4949367302LL)
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
@@ -366,7 +365,8 @@ static void test_pki_problem_codes_are_spec_names(void **state)
     assert_string_equal(sfm_pki_problem_code(SFM_PKI_P_SELF_SIGNED_CERTIFICATE), "SELF_SIGNED_CERTIFICATE");
     assert_string_equal(sfm_pki_problem_code(SFM_PKI_P_UNTRUSTED_CERTIFICATE), "UNTRUSTED_CERTIFICATE");
     assert_string_equal(sfm_pki_problem_code(SFM_PKI_P_CERTIFICATE_EXPIRED), "CERTIFICATE_EXPIRED");
-    assert_string_equal(sfm_pki_problem_code(SFM_PKI_P_CERTIFICATE_NOT_YET_VALID), "CERTIFICATE_NOT_YET_VALID");
+    assert_string_equal(sfm_pki_problem_code(SFM_PKI_P_CERTIFICATE_NOT_YET_VALID),
+                        "CERTIFICATE_NOT_YET_VALID");
 }
 
 /* ---- PEM splitting ----------------------------------------------------------------------- */
@@ -433,8 +433,9 @@ static void test_pki_pem_certs_flags_every_private_key_armour(void **state)
 
 static void test_pki_pem_certs_ignores_public_keys_and_csrs(void **state)
 {
-    static const char other[] = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
-                                "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
+    static const char other[] =
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
     char err[SFM_PKI_ERR_LEN];
     sfm_der d[2];
     size_t n = 9;
@@ -560,7 +561,8 @@ static void test_pki_issue_client_has_client_eku_and_a_trusted_chain(void **stat
     assert_int_equal(leaf.eku, SFM_PKI_EKU_PRESENT | SFM_PKI_EKU_CLIENT);
     assert_int_equal(leaf.is_ca, 0);
     assert_true(leaf.not_before <= time(NULL) && leaf.not_after > time(NULL) + 364 * 86400);
-    assert_int_equal(check_file(t, path_of(path, fx, "out/alice.chain.pem"), time(NULL), detail, sizeof detail), 0);
+    assert_int_equal(
+        check_file(t, path_of(path, fx, "out/alice.chain.pem"), time(NULL), detail, sizeof detail), 0);
     assert_string_equal(detail, "");
     sfm_pki_trust_free(t);
 }
@@ -591,8 +593,10 @@ static void test_pki_issue_server_with_a_long_host_name_uses_a_generic_cn(void *
     sfm_pki_facts f;
 
     issue(fx, SFM_PKI_SERVER, host, SFM_PKI_KEY_EC_P256, NULL);
-    facts_of_file(path_of(path, fx, "out/a-host-name-longer-than-sixty-four-bytes.eu-west.my.salesforce.example.com.crt"),
-                  &f);
+    facts_of_file(
+        path_of(path, fx,
+                "out/a-host-name-longer-than-sixty-four-bytes.eu-west.my.salesforce.example.com.crt"),
+        &f);
     assert_string_equal(f.subject, "CN=sfmtls server,O=sfmtls");
     assert_int_equal(f.eku, SFM_PKI_EKU_PRESENT | SFM_PKI_EKU_SERVER);
 }
@@ -853,8 +857,8 @@ static void test_pki_check_pem_reports_every_problem(void **state)
                             SFM_PKI_P_SELF_SIGNED_CERTIFICATE | SFM_PKI_P_UNTRUSTED_CERTIFICATE |
                             SFM_PKI_P_CERTIFICATE_EXPIRED);
     /* one line per problem, in SPEC order */
-    const char *order[] = {"PRIVATE_KEY_NOT_ALLOWED: ", "MALFORMED_CERTIFICATE: ", "SELF_SIGNED_CERTIFICATE: ",
-                           "UNTRUSTED_CERTIFICATE: ", "CERTIFICATE_EXPIRED: "};
+    const char *order[] = {"PRIVATE_KEY_NOT_ALLOWED: ", "MALFORMED_CERTIFICATE: ",
+                           "SELF_SIGNED_CERTIFICATE: ", "UNTRUSTED_CERTIFICATE: ", "CERTIFICATE_EXPIRED: "};
     const char *at = detail;
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         assert_true(strncmp(at, order[i], strlen(order[i])) == 0);
@@ -876,7 +880,8 @@ static void test_pki_check_pem_detail_is_cut_safely_when_small(void **state)
     sfm_pki_trust *t = trust_of(path_of(path, fx, "ca.pem"));
 
     memset(detail, 'x', sizeof detail);
-    assert_int_not_equal(check_file(t, path_of(path, fx, "out/self.crt"), time(NULL), detail, sizeof detail), 0);
+    assert_int_not_equal(check_file(t, path_of(path, fx, "out/self.crt"), time(NULL), detail, sizeof detail),
+                         0);
     assert_true(memchr(detail, '\0', sizeof detail) != NULL);
     sfm_pki_trust_free(t);
 }
