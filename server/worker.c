@@ -250,13 +250,18 @@ static void linger_step(struct conn *c)
     conn_close(c);
 }
 
+static void conn_log(const struct conn *c, const char *event)
+{
+    const char *why = c->tls.error[0] ? c->tls.error : "connection closed";
+    sfm_log(SFM_LOG_INFO, event, "%s listener=%s peer=%s", why, sfm_listener_name(c->listener), c->addr);
+}
+
 /* Ends a connection that went wrong. `event` names the log line; NULL logs
  * nothing (a peer that resets an established connection is not news). */
 static void conn_fail(struct conn *c, const char *event)
 {
-    const char *why = c->tls.error[0] ? c->tls.error : "connection closed";
     if (event)
-        sfm_log(SFM_LOG_INFO, event, "%s listener=%s peer=%s", why, sfm_listener_name(c->listener), c->addr);
+        conn_log(c, event);
     c->failed = 1;
     if (c->state == CONN_HANDSHAKE && !c->w->draining)
         conn_linger(c);
@@ -604,7 +609,7 @@ static int next_timeout(sfm_worker *w, int64_t now)
     int64_t t = INT64_MAX;
     if (trim_due(w))
         t = w->last_trim + TRIM_INTERVAL_MS;
-    if (w->hs.head)
+    if (w->hs.head && w->hs.head->deadline < t)
         t = w->hs.head->deadline;
     if (w->idle.head && w->idle.head->deadline < t)
         t = w->idle.head->deadline;
@@ -628,10 +633,9 @@ static void expire(sfm_worker *w, int64_t now)
             conn_close(c);
             continue;
         }
+        /* Not conn_fail: a peer that sent nothing in time gets no linger. */
         snprintf(c->tls.error, sizeof(c->tls.error), "handshake timeout");
-        c->failed = 1;
-        sfm_log(SFM_LOG_INFO, "handshake_failed", "handshake timeout listener=%s peer=%s",
-                sfm_listener_name(c->listener), c->addr);
+        conn_log(c, "handshake_failed");
         conn_close(c);
     }
     while (w->idle.head && w->idle.head->deadline <= now) {
