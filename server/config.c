@@ -15,46 +15,52 @@ struct opt {
     enum opt_kind kind;
     size_t offset;              /* into sfm_config */
     long min, max;              /* OPT_INT, OPT_LONG */
-    const char *const *choices; /* OPT_ENUM: index is the stored value */
+    const char *const *choices; /* OPT_ENUM: index is the stored value... */
     char list_sep;              /* OPT_LIST: separator in the environment variable */
+    const int *values;          /* OPT_ENUM: ...or, when set, values[index] */
 };
 
 static const char *const client_cert_choices[] = {"optional", "required", NULL};
 static const char *const cert_failure_choices[] = {"page", "alert", NULL};
 static const char *const server_key_choices[] = {"rsa", "ec", NULL};
 static const char *const log_format_choices[] = {"text", "json", NULL};
-static const char *const status_choices[] = {NULL};
+static const char *const status_choices[] = {"401", "403", NULL};
+static const int status_values[] = {401, 403};
 
 #define OFF(f) offsetof(sfm_config, f)
 
 static const struct opt opts[] = {
-    {"fixtures", OPT_STR, OFF(fixtures), 0, 0, NULL, 0},
-    {"state-dir", OPT_STR, OFF(state_dir), 0, 0, NULL, 0},
-    {"ephemeral", OPT_BOOL, OFF(ephemeral), 0, 0, NULL, 0},
-    {"reset", OPT_BOOL, OFF(reset), 0, 0, NULL, 0},
-    {"bind", OPT_LIST, OFF(bind), 0, 0, NULL, ','},
-    {"mtls-port", OPT_INT, OFF(mtls_port), 0, 65535, NULL, 0},
-    {"port", OPT_INT, OFF(port), 0, 65535, NULL, 0},
-    {"public-host", OPT_STR, OFF(public_host), 0, 0, NULL, 0},
-    {"public-port", OPT_INT, OFF(public_port), 1, 65535, NULL, 0},
-    {"tls-cert", OPT_STR, OFF(tls_cert), 0, 0, NULL, 0},
-    {"tls-key", OPT_STR, OFF(tls_key), 0, 0, NULL, 0},
-    {"server-key", OPT_ENUM, OFF(server_key), 0, 0, server_key_choices, 0},
-    {"trust", OPT_LIST, OFF(trust), 0, 0, NULL, ':'},
-    {"crl", OPT_LIST, OFF(crl), 0, 0, NULL, ':'},
-    {"allow-no-eku", OPT_BOOL, OFF(allow_no_eku), 0, 0, NULL, 0},
-    {"client-cert", OPT_ENUM, OFF(client_cert), 0, 0, client_cert_choices, 0},
-    {"cert-failure", OPT_ENUM, OFF(cert_failure), 0, 0, cert_failure_choices, 0},
-    {"mutual-auth-failed-status", OPT_INT, OFF(mutual_auth_failed_status), 401, 403, status_choices, 0},
-    {"handshake-timeout", OPT_INT, OFF(handshake_timeout), 1, 3600, NULL, 0},
-    {"idle-timeout", OPT_INT, OFF(idle_timeout), 1, 86400, NULL, 0},
-    {"session-timeout", OPT_INT, OFF(session_timeout), 60, 86400 * 7, NULL, 0},
-    {"admin-token", OPT_STR, OFF(admin_token), 0, 0, NULL, 0},
-    {"history-max", OPT_LONG, OFF(history_max), 1, 100000000L, NULL, 0},
-    {"workers", OPT_INT, OFF(workers), 1, 256, NULL, 0},
-    {"log-format", OPT_ENUM, OFF(log_format), 0, 0, log_format_choices, 0},
-    {"help", OPT_ACTION, 0, 0, 0, NULL, 0},
-    {"version", OPT_ACTION, 0, 0, 0, NULL, 0},
+    {.name = "fixtures", .kind = OPT_STR, .offset = OFF(fixtures)},
+    {.name = "state-dir", .kind = OPT_STR, .offset = OFF(state_dir)},
+    {.name = "ephemeral", .kind = OPT_BOOL, .offset = OFF(ephemeral)},
+    {.name = "reset", .kind = OPT_BOOL, .offset = OFF(reset)},
+    {.name = "bind", .kind = OPT_LIST, .offset = OFF(bind), .list_sep = ','},
+    {.name = "mtls-port", .kind = OPT_INT, .offset = OFF(mtls_port), .min = 0, .max = 65535},
+    {.name = "port", .kind = OPT_INT, .offset = OFF(port), .min = 0, .max = 65535},
+    {.name = "public-host", .kind = OPT_STR, .offset = OFF(public_host)},
+    {.name = "public-port", .kind = OPT_INT, .offset = OFF(public_port), .min = 1, .max = 65535},
+    {.name = "tls-cert", .kind = OPT_STR, .offset = OFF(tls_cert)},
+    {.name = "tls-key", .kind = OPT_STR, .offset = OFF(tls_key)},
+    {.name = "server-key", .kind = OPT_ENUM, .offset = OFF(server_key), .choices = server_key_choices},
+    {.name = "trust", .kind = OPT_LIST, .offset = OFF(trust), .list_sep = ':'},
+    {.name = "crl", .kind = OPT_LIST, .offset = OFF(crl), .list_sep = ':'},
+    {.name = "allow-no-eku", .kind = OPT_BOOL, .offset = OFF(allow_no_eku)},
+    {.name = "client-cert", .kind = OPT_ENUM, .offset = OFF(client_cert), .choices = client_cert_choices},
+    {.name = "cert-failure", .kind = OPT_ENUM, .offset = OFF(cert_failure), .choices = cert_failure_choices},
+    {.name = "mutual-auth-failed-status",
+     .kind = OPT_ENUM,
+     .offset = OFF(mutual_auth_failed_status),
+     .choices = status_choices,
+     .values = status_values},
+    {.name = "handshake-timeout", .kind = OPT_INT, .offset = OFF(handshake_timeout), .min = 1, .max = 3600},
+    {.name = "idle-timeout", .kind = OPT_INT, .offset = OFF(idle_timeout), .min = 1, .max = 86400},
+    {.name = "session-timeout", .kind = OPT_INT, .offset = OFF(session_timeout), .min = 60, .max = 86400 * 7},
+    {.name = "admin-token", .kind = OPT_STR, .offset = OFF(admin_token)},
+    {.name = "history-max", .kind = OPT_LONG, .offset = OFF(history_max), .min = 1, .max = 100000000L},
+    {.name = "workers", .kind = OPT_INT, .offset = OFF(workers), .min = 1, .max = 256},
+    {.name = "log-format", .kind = OPT_ENUM, .offset = OFF(log_format), .choices = log_format_choices},
+    {.name = "help", .kind = OPT_ACTION},
+    {.name = "version", .kind = OPT_ACTION},
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -161,10 +167,6 @@ static int apply(sfm_config *c, const struct opt *o, const char *v, const char *
             set_err(err, "%s: expected a number from %s", who, range);
             return -EINVAL;
         }
-        if (o->choices == status_choices && n != 401 && n != 403) {
-            set_err(err, "%s: expected 401 or 403, got '%s'", who, v);
-            return -EINVAL;
-        }
         if (o->kind == OPT_INT)
             *(int *)field = (int)n;
         else
@@ -184,11 +186,15 @@ static int apply(sfm_config *c, const struct opt *o, const char *v, const char *
     case OPT_ENUM:
         for (int i = 0; o->choices[i]; i++) {
             if (strcmp(v, o->choices[i]) == 0) {
-                *(int *)field = i;
+                *(int *)field = o->values ? o->values[i] : i;
                 return 0;
             }
         }
-        set_err(err, "%s: unknown value '%s'", who, v);
+        char allowed[128] = "";
+        for (int i = 0; o->choices[i]; i++)
+            snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed), "%s%s", i ? "|" : "",
+                     o->choices[i]);
+        snprintf(err, SFM_CONFIG_ERR_LEN, "%s: expected %s, got '%s'", who, allowed, v);
         return -EINVAL;
     case OPT_LIST: {
         sfm_str_list *l = field;
