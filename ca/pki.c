@@ -1041,6 +1041,11 @@ const sfm_der *sfm_pki_trust_at(const sfm_pki_trust *t, size_t i)
     return t != NULL && i < t->n ? &t->a[i].d : NULL;
 }
 
+const sfm_pki_facts *sfm_pki_trust_facts_at(const sfm_pki_trust *t, size_t i)
+{
+    return t != NULL && i < t->n ? &t->a[i].ci.f : NULL;
+}
+
 /* Adds one anchor, taking ownership of `der` (freed on failure too). 1 added, 0 skipped. */
 static int trust_take(sfm_pki_trust *t, unsigned char *der, size_t len, char *err)
 {

@@ -182,6 +182,8 @@ SFM_NODISCARD int sfm_pki_trust_add_file(sfm_pki_trust *t, const char *path, siz
 /** Number of anchors, and the DER of anchor i (borrowed, valid while t lives). */
 size_t sfm_pki_trust_count(const sfm_pki_trust *t);
 const sfm_der *sfm_pki_trust_at(const sfm_pki_trust *t, size_t i);
+/** The facts of anchor i, parsed when it was added (borrowed, valid while t lives). */
+const sfm_pki_facts *sfm_pki_trust_facts_at(const sfm_pki_trust *t, size_t i);
 
 /**
  * Judges a PEM text as an upload: every problem found, as SFM_PKI_P_* bits,

@@ -131,7 +131,6 @@ static int load_server_files(const sfm_config *cfg, struct files *f, char err[SF
 struct trust_files {
     sfm_pki_trust *anchors;
     sfm_der crls[SFM_CONFIG_LIST_MAX];
-    int crl_is_pem[SFM_CONFIG_LIST_MAX];
     size_t n_crls;
 };
 
@@ -188,17 +187,49 @@ static int load_trust(const sfm_config *cfg, struct trust_files *t, char err[SFM
             snprintf(err, SFM_PKI_ERR_LEN, "%s", msg);
             return rc;
         }
-        int is_pem = strstr(pem, "-----BEGIN") != NULL;
-        if (is_pem && !strstr(pem, "-----BEGIN X509 CRL-----")) {
-            snprintf(err, SFM_PKI_ERR_LEN, "--crl %s: no X509 CRL block in this PEM file", cfg->crl.v[i]);
-            free(pem);
-            return -EINVAL;
-        }
+        /* Whether it holds a CRL at all is checked where it is loaded (tls.c). */
         t->crls[t->n_crls].der = (unsigned char *)pem;
         t->crls[t->n_crls].len = len;
-        t->crl_is_pem[t->n_crls] = is_pem;
         t->n_crls++;
     }
+    return 0;
+}
+
+struct iso_time {
+    char s[32];
+};
+
+static struct iso_time iso_time_of(time_t t)
+{
+    struct iso_time out;
+    sfm_pki_iso8601(t, out.s);
+    return out;
+}
+
+/*
+ * The anchors layer 1 uses: every root of the trust set that is within its
+ * dates now. A root outside them anchors nothing (Salesforce checks the dates
+ * of every certificate), and wolfSSL refuses to load it anyway. *out borrows
+ * the DER from `trust`; the caller frees the array.
+ */
+static int select_anchors(const sfm_pki_trust *trust, sfm_der **out, size_t *n)
+{
+    size_t count = sfm_pki_trust_count(trust);
+    sfm_der *anchors = calloc(count + 1, sizeof(*anchors));
+    if (!anchors)
+        return -ENOMEM;
+    time_t now = time(NULL);
+    *n = 0;
+    for (size_t i = 0; i < count; i++) {
+        const sfm_pki_facts *f = sfm_pki_trust_facts_at(trust, i);
+        if (f->not_after < now || f->not_before > now) {
+            sfm_log(SFM_LOG_WARN, "trust_skipped", "root %s is valid from %s to %s only: not a trust anchor",
+                    f->subject, iso_time_of(f->not_before).s, iso_time_of(f->not_after).s);
+            continue;
+        }
+        anchors[(*n)++] = *sfm_pki_trust_at(trust, i);
+    }
+    *out = anchors;
     return 0;
 }
 
@@ -263,17 +294,6 @@ static int open_first_listener(const char *addr, int port, int *real_port)
         return probe;
     close(probe);
     return bind_socket(addr, *real_port, 1, real_port);
-}
-
-struct iso_time {
-    char s[32];
-};
-
-static struct iso_time iso_time_of(time_t t)
-{
-    struct iso_time out;
-    sfm_pki_iso8601(t, out.s);
-    return out;
 }
 
 /* Every worker's listening sockets: one per listener and bind address. */
@@ -458,24 +478,9 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    n_anchors = 0;
-    anchors = calloc(sfm_pki_trust_count(trust.anchors) + 1, sizeof(*anchors));
-    if (!anchors) {
+    if (select_anchors(trust.anchors, &anchors, &n_anchors) < 0) {
         fprintf(stderr, "sfmtls-server: out of memory\n");
         goto out;
-    }
-    for (size_t i = 0; i < sfm_pki_trust_count(trust.anchors); i++) {
-        /* A root outside its dates anchors nothing (Salesforce checks the dates
-         * of every certificate); wolfSSL also refuses to load it. */
-        const sfm_der *a = sfm_pki_trust_at(trust.anchors, i);
-        sfm_pki_facts f;
-        time_t now = time(NULL);
-        if (sfm_pki_facts_of(a->der, a->len, &f) == 0 && (f.not_after < now || f.not_before > now)) {
-            sfm_log(SFM_LOG_WARN, "trust_skipped", "root %s is valid from %s to %s only: not a trust anchor",
-                    f.subject, iso_time_of(f.not_before).s, iso_time_of(f.not_after).s);
-            continue;
-        }
-        anchors[n_anchors++] = *a;
     }
     sfm_tls_settings ts = {
         .cert_chain_pem = files.chain,
@@ -485,7 +490,6 @@ int main(int argc, char **argv)
         .anchors = anchors,
         .n_anchors = n_anchors,
         .crls = trust.crls,
-        .crl_is_pem = trust.crl_is_pem,
         .crl_names = cfg.crl.v,
         .n_crls = trust.n_crls,
         .client_cert_required = cfg.client_cert == SFM_CLIENT_CERT_REQUIRED,

@@ -56,7 +56,6 @@ struct sfm_tls_shared {
     WOLFSSL_X509 **anchors; /* parsed once; read-only, shared by the workers */
     size_t n_anchors;
     sfm_der *crls;
-    int *crl_is_pem;
     char **crl_names;
     size_t n_crls;
     int required, alert, allow_no_eku;
@@ -160,11 +159,9 @@ int sfm_tls_shared_new(sfm_tls_shared **out, const sfm_tls_settings *s, char err
     }
     sh->n_crls = s->n_crls;
     if (s->n_crls) {
-        sh->crl_is_pem = calloc(s->n_crls, sizeof(int));
         sh->crl_names = calloc(s->n_crls, sizeof(char *));
-        if (!sh->crl_is_pem || !sh->crl_names)
+        if (!sh->crl_names)
             goto fail;
-        memcpy(sh->crl_is_pem, s->crl_is_pem, s->n_crls * sizeof(int));
         for (size_t i = 0; i < s->n_crls; i++) {
             sh->crl_names[i] = strdup(s->crl_names[i]);
             if (!sh->crl_names[i])
@@ -219,7 +216,6 @@ void sfm_tls_shared_free(sfm_tls_shared *sh)
     free(sh->anchors);
     sfm_pki_ders_free(sh->crls, sh->n_crls);
     free(sh->crls);
-    free(sh->crl_is_pem);
     for (size_t i = 0; sh->crl_names && i < sh->n_crls; i++)
         free(sh->crl_names[i]);
     free(sh->crl_names);
@@ -445,18 +441,27 @@ static int reload_anchors(sfm_tls_ctx *ctx, char err[SFM_TLS_ERR_LEN])
     return 0;
 }
 
+/* Takes the CRL (freed here). -EINVAL: not loadable; -ESTALE: past its
+ * nextUpdate, which wolfSSL would silently treat as no CRL at all. */
 static int add_crl(sfm_tls_ctx *ctx, WOLFSSL_X509_CRL *crl)
 {
-    int rc = wolfSSL_X509_STORE_add_crl(wolfSSL_CTX_get_cert_store(ctx->wctx), crl);
+    const WOLFSSL_ASN1_TIME *next = wolfSSL_X509_CRL_get_nextUpdate(crl);
+    int rc = -ESTALE;
+    if (!next || wolfSSL_X509_cmp_current_time(next) > 0)
+        rc = wolfSSL_X509_STORE_add_crl(wolfSSL_CTX_get_cert_store(ctx->wctx), crl) == WOLFSSL_SUCCESS
+                 ? 0
+                 : -EINVAL;
     wolfSSL_X509_CRL_free(crl);
-    return rc == WOLFSSL_SUCCESS ? 0 : -EINVAL;
+    return rc;
 }
 
 /*
  * CRLs go in unverified; wolfSSL checks a CRL's signature the first time a
  * certificate of its issuer is checked, against that issuer: an anchor, or
  * the intermediate the client sent. So a CRL signed by an intermediate needs
- * nothing else loaded, and a forged CRL fails the certificates it covers.
+ * nothing else loaded. A CRL whose signature fails is then treated as no CRL
+ * (wolfSSL 5.5.4 reports CRL_MISSING), as is one past its nextUpdate: that one
+ * is refused here, at start, rather than ignored in silence.
  */
 static int load_crls(sfm_tls_ctx *ctx, char err[SFM_TLS_ERR_LEN])
 {
@@ -464,7 +469,7 @@ static int load_crls(sfm_tls_ctx *ctx, char err[SFM_TLS_ERR_LEN])
     for (size_t i = 0; i < sh->n_crls; i++) {
         const sfm_der *c = &sh->crls[i];
         int n = 0, rc = 0;
-        if (sh->crl_is_pem[i]) {
+        if (memmem(c->der, c->len, "-----BEGIN", 10)) {
             WOLFSSL_BIO *bio = wolfSSL_BIO_new_mem_buf(c->der, (int)c->len);
             WOLFSSL_X509_CRL *crl;
             while (bio && rc == 0 && (crl = wolfSSL_PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL))) {
@@ -479,6 +484,11 @@ static int load_crls(sfm_tls_ctx *ctx, char err[SFM_TLS_ERR_LEN])
                 rc = add_crl(ctx, crl);
                 n++;
             }
+        }
+        if (rc == -ESTALE) {
+            snprintf(err, SFM_TLS_ERR_LEN, "--crl %s: its nextUpdate has passed (a stale CRL checks nothing)",
+                     sh->crl_names[i]);
+            return rc;
         }
         if (rc < 0 || n == 0) {
             snprintf(err, SFM_TLS_ERR_LEN, "--crl %s: not a valid X.509 CRL", sh->crl_names[i]);

@@ -53,8 +53,7 @@ typedef struct sfm_tls_settings {
     size_t key_len;
     const sfm_der *anchors; /* DER trust anchors */
     size_t n_anchors;
-    const sfm_der *crls; /* CRLs, PEM or DER (crl_is_pem[i]) */
-    const int *crl_is_pem;
+    const sfm_der *crls;    /* CRLs, PEM or DER */
     char *const *crl_names; /* for messages: the files they came from */
     size_t n_crls;
     int client_cert_required;

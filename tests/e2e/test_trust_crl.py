@@ -13,10 +13,12 @@ with `openssl ca` (a test tool, not part of sfmtls):
 
 import os
 import shutil
+import subprocess
 import tempfile
+import time
 import unittest
 
-from sfmtls_e2e import CA_BIN, REASONS, Cert, ServerTestCase, issue_client, run
+from sfmtls_e2e import CA_BIN, REASONS, SERVER_BIN, Cert, ServerTestCase, issue_client, run
 
 CRL_CONFIG = """
 [ ca ]
@@ -31,7 +33,7 @@ private_key = {key}
 """
 
 
-def make_crl(work, cert, key, revoked):
+def make_crl(work, cert, key, revoked, *gencrl_args):
     """A CRL signed by cert/key listing the certificate files in `revoked`."""
     os.makedirs(work)
     cfg = os.path.join(work, "crl.cnf")
@@ -43,7 +45,7 @@ def make_crl(work, cert, key, revoked):
     for path in revoked:
         run(["openssl", "ca", "-batch", "-config", cfg, "-revoke", path])
     crl = os.path.join(work, "crl.pem")
-    run(["openssl", "ca", "-batch", "-config", cfg, "-gencrl", "-out", crl])
+    run(["openssl", "ca", "-batch", "-config", cfg, "-gencrl", "-out", crl, *gencrl_args])
     return crl
 
 
@@ -160,6 +162,39 @@ class LeafCrlTests(PkiServerTestCase):
     def test_unrevoked_sibling_is_verified(self):
         res = self.curl("mtls", "/__admin/tls-info", cert=self.ok)
         self.assert_cert_facts(self.json_of(res)["clientCertificate"], self.ok, res, chain_length=2, reason=None)
+
+
+class DerCrlTests(LeafCrlTests):
+    """The same CRL given in DER, as CAs often publish it."""
+
+    @classmethod
+    def build_pki(cls, pki):
+        args = list(LeafCrlTests.build_pki.__func__(cls, pki))
+        der = os.path.join(pki, "crl.der")
+        run(["openssl", "crl", "-in", args[-1], "-outform", "DER", "-out", der])
+        args[-1] = der
+        return tuple(args)
+
+
+class StaleCrlTests(unittest.TestCase):
+    """A CRL past its nextUpdate would be ignored by wolfSSL as if absent: the
+    server refuses it at start instead, and says why."""
+
+    def test_stale_crl_stops_the_server(self):
+        pki = tempfile.mkdtemp(prefix="sfmtls-e2e-pki-")
+        try:
+            partner = new_ca(pki, "partner")
+            crl = make_crl(os.path.join(pki, "crl"), os.path.join(partner, "intermediate.pem"),
+                           os.path.join(partner, "intermediate.key"), [], "-crlsec", "1")
+            time.sleep(1.5)  # let the CRL's one-second life run out
+            p = subprocess.run([SERVER_BIN, "--state-dir", os.path.join(pki, "state"), "--bind", "127.0.0.1",
+                                "--mtls-port", "0", "--port", "0", "--trust", os.path.join(partner, "ca.pem"),
+                                "--crl", crl], capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(p.returncode, 0, p.stderr)
+            self.assertNotIn("sfmtls ready", p.stdout)
+            self.assertIn("--crl " + crl + ": its nextUpdate has passed", p.stderr)
+        finally:
+            shutil.rmtree(pki, ignore_errors=True)
 
 
 if __name__ == "__main__":
