@@ -32,10 +32,9 @@ struct errs {
     int count;
 };
 
-__attribute__((format(printf, 4, 5))) static void add_err(struct errs *e, const char *file, json_t *at,
-                                                          const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void add_err(struct errs *e, const char *file, const char *fmt,
+                                                          ...)
 {
-    (void)at;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -75,9 +74,9 @@ int sfm_org_load(sfm_org **out, const char *path, char *err, size_t err_len)
 
     json_t *o = json_object_get(root, "organization");
     if (!json_is_object(root)) {
-        add_err(&e, path, root, "$: expected an object");
+        add_err(&e, path, "$: expected an object");
     } else if (!json_is_object(o)) {
-        add_err(&e, path, root, "$.organization: required object is missing");
+        add_err(&e, path, "$.organization: required object is missing");
     } else {
         json_t *id = json_object_get(o, "id"), *name = json_object_get(o, "name");
         json_t *md = json_object_get(o, "myDomain"), *sb = json_object_get(o, "isSandbox");
@@ -85,39 +84,39 @@ int sfm_org_load(sfm_org **out, const char *path, char *err, size_t err_len)
         json_t *versions = json_object_get(o, "apiVersions");
         if (!json_is_string(id) || strncmp(json_string_value(id), "00D", 3) != 0 ||
             (json_string_length(id) != 15 && json_string_length(id) != 18))
-            add_err(&e, path, id, "$.organization.id: expected a 15 or 18 character id starting with 00D");
+            add_err(&e, path, "$.organization.id: expected a 15 or 18 character id starting with 00D");
         else
             org->id = strdup(json_string_value(id));
         if (!json_is_string(name))
-            add_err(&e, path, name, "$.organization.name: expected a string");
+            add_err(&e, path, "$.organization.name: expected a string");
         else
             org->name = strdup(json_string_value(name));
         if (md && !json_is_string(md))
-            add_err(&e, path, md, "$.organization.myDomain: expected a string");
+            add_err(&e, path, "$.organization.myDomain: expected a string");
         else
             org->my_domain = strdup(md ? json_string_value(md) : "acme");
         if (sb && !json_is_boolean(sb))
-            add_err(&e, path, sb, "$.organization.isSandbox: expected true or false");
+            add_err(&e, path, "$.organization.isSandbox: expected true or false");
         else
             org->is_sandbox = sb ? json_is_true(sb) : 0;
         if (ma && !json_is_boolean(ma))
-            add_err(&e, path, ma, "$.organization.mutualAuthentication: expected true or false");
+            add_err(&e, path, "$.organization.mutualAuthentication: expected true or false");
         else if (ma)
             org->mutual_authentication = json_is_true(ma);
         if (!json_is_array(versions) || json_array_size(versions) == 0) {
-            add_err(&e, path, versions, "$.organization.apiVersions: expected a non-empty array");
+            add_err(&e, path, "$.organization.apiVersions: expected a non-empty array");
         } else {
             size_t n = json_array_size(versions);
             org->versions = calloc(n, sizeof(*org->versions));
             if (!org->versions) {
-                add_err(&e, path, versions, "out of memory");
+                add_err(&e, path, "out of memory");
             } else {
                 for (size_t i = 0; i < n; i++) {
                     json_t *v = json_array_get(versions, i);
                     sfm_api_version *av = &org->versions[org->n_versions];
                     if (!json_is_string(v) || json_string_length(v) >= sizeof(av->version) ||
                         sfm_org_version_label(json_string_value(v), av->label, sizeof(av->label)) != 0) {
-                        add_err(&e, path, v,
+                        add_err(&e, path,
                                 "$.organization.apiVersions[%zu]: expected a version such as \"64.0\"", i);
                         continue;
                     }

@@ -27,7 +27,8 @@ typedef struct sfm_org {
 
 /**
  * Loads a fixture file. On failure returns a negative code and `err` names
- * the file, the JSON path and the line of every problem found (one per line).
+ * the file and the JSON path of every problem found, one per line (a syntax
+ * error: the line and column, as jansson reports no position for values).
  */
 SFM_NODISCARD int sfm_org_load(sfm_org **out, const char *path, char *err, size_t err_len);
 /** NULL-safe. */

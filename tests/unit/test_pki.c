@@ -170,32 +170,24 @@ static int group_setup(void **state)
         fprintf(stderr, "ca_init: %s\n", err);
         return -1;
     }
-    const char *sans[] = {"localhost", "127.0.0.1", "::1", "api.example.test"};
-    sfm_pki_issue_opts o;
-    memset(&o, 0, sizeof o);
-    issue(fx, SFM_PKI_CLIENT, "alice", SFM_PKI_KEY_EC_P256, NULL);
-    o.sans = sans;
-    o.n_sans = 4;
-    issue(fx, SFM_PKI_SERVER, "server", SFM_PKI_KEY_RSA2048, &o);
-    memset(&o, 0, sizeof o);
-    o.self_signed = 1;
-    issue(fx, SFM_PKI_CLIENT, "self", SFM_PKI_KEY_EC_P256, &o);
-    memset(&o, 0, sizeof o);
-    o.expired = 1;
-    o.days = 10;
-    issue(fx, SFM_PKI_CLIENT, "expired", SFM_PKI_KEY_EC_P256, &o);
-    memset(&o, 0, sizeof o);
-    o.not_yet_valid = 1;
-    issue(fx, SFM_PKI_CLIENT, "future", SFM_PKI_KEY_EC_P256, &o);
-    memset(&o, 0, sizeof o);
-    o.untrusted = 1;
-    issue(fx, SFM_PKI_CLIENT, "untrusted", SFM_PKI_KEY_EC_P256, &o);
-    memset(&o, 0, sizeof o);
-    o.eku_server = 1;
-    issue(fx, SFM_PKI_CLIENT, "ekuserver", SFM_PKI_KEY_EC_P256, &o);
-    memset(&o, 0, sizeof o);
-    o.p12_password = "pw";
-    issue(fx, SFM_PKI_CLIENT, "withp12", SFM_PKI_KEY_EC_P256, &o);
+    static const char *const sans[] = {"localhost", "127.0.0.1", "::1", "api.example.test"};
+    struct {
+        enum sfm_pki_kind kind;
+        const char *cn;
+        enum sfm_pki_key key;
+        sfm_pki_issue_opts opts;
+    } certs[] = {
+        {SFM_PKI_CLIENT, "alice", SFM_PKI_KEY_EC_P256, {0}},
+        {SFM_PKI_SERVER, "server", SFM_PKI_KEY_RSA2048, {.sans = sans, .n_sans = 4}},
+        {SFM_PKI_CLIENT, "self", SFM_PKI_KEY_EC_P256, {.self_signed = 1}},
+        {SFM_PKI_CLIENT, "expired", SFM_PKI_KEY_EC_P256, {.expired = 1, .days = 10}},
+        {SFM_PKI_CLIENT, "future", SFM_PKI_KEY_EC_P256, {.not_yet_valid = 1}},
+        {SFM_PKI_CLIENT, "untrusted", SFM_PKI_KEY_EC_P256, {.untrusted = 1}},
+        {SFM_PKI_CLIENT, "ekuserver", SFM_PKI_KEY_EC_P256, {.eku_server = 1}},
+        {SFM_PKI_CLIENT, "withp12", SFM_PKI_KEY_EC_P256, {.p12_password = "pw"}},
+    };
+    for (size_t i = 0; i < sizeof certs / sizeof certs[0]; i++)
+        issue(fx, certs[i].kind, certs[i].cn, certs[i].key, &certs[i].opts);
     *state = fx;
     return 0;
 }
