@@ -565,7 +565,7 @@ out:
     if (files.key)
         memset(files.key, 0, files.key_len);
     free(files.key);
-    sfm_org_free(org);
+    sfm_org_unref(org);
     sfm_config_cleanup(&cfg);
     sfm_tls_thread_cleanup();
     wolfSSL_Cleanup();

@@ -70,6 +70,7 @@ int sfm_org_load(sfm_org **out, const char *path, char *err, size_t err_len)
         snprintf(err, err_len, "out of memory");
         return -ENOMEM;
     }
+    atomic_init(&org->refs, 1);
     org->mutual_authentication = 1;
 
     json_t *o = json_object_get(root, "organization");
@@ -128,11 +129,11 @@ int sfm_org_load(sfm_org **out, const char *path, char *err, size_t err_len)
     }
     json_decref(root);
     if (e.count) {
-        sfm_org_free(org);
+        sfm_org_unref(org);
         return -EINVAL;
     }
     if (!org->id || !org->name || !org->my_domain) {
-        sfm_org_free(org);
+        sfm_org_unref(org);
         snprintf(err, err_len, "out of memory");
         return -ENOMEM;
     }
@@ -140,9 +141,16 @@ int sfm_org_load(sfm_org **out, const char *path, char *err, size_t err_len)
     return 0;
 }
 
-void sfm_org_free(sfm_org *org)
+sfm_org *sfm_org_ref(sfm_org *org)
 {
-    if (!org)
+    if (org)
+        atomic_fetch_add(&org->refs, 1);
+    return org;
+}
+
+void sfm_org_unref(sfm_org *org)
+{
+    if (!org || atomic_fetch_sub(&org->refs, 1) != 1)
         return;
     free(org->id);
     free(org->name);

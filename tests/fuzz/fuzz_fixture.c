@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 !memchr(org->versions[i].label, 0, sizeof(org->versions[i].label)))
                 abort();
         }
-        sfm_org_free(org);
+        sfm_org_unref(org);
     } else if (err[0] == '\0' || !memchr(err, 0, sizeof(err))) {
         abort(); /* a failure always says why */
     }

@@ -50,7 +50,7 @@ static void test_org_loads_the_bundled_default(void **state)
     assert_int_equal(org->n_versions, 37);
     assert_string_equal(org->versions[0].version, "31.0");
     assert_string_equal(org->versions[36].label, "Summer '26");
-    sfm_org_free(org);
+    sfm_org_unref(org);
 }
 
 static void test_org_reports_every_problem_with_its_path(void **state)
