@@ -46,16 +46,16 @@ enum sfm_reason {
 /** Everything the decision depends on. */
 typedef struct sfm_policy_input {
     enum sfm_listener listener;
-    int has_cert;              /* the client presented a certificate */
-    enum sfm_l1_reason l1;     /* its layer-1 outcome (has_cert only) */
-    int cert_uploaded;         /* its leaf is one of the org's Mutual Authentication Certificates */
-    int org_mutual_auth;       /* organization.mutualAuthentication */
+    int has_cert;          /* the client presented a certificate */
+    enum sfm_l1_reason l1; /* its layer-1 outcome (has_cert only) */
+    int cert_uploaded;     /* its leaf is one of the org's Mutual Authentication Certificates */
+    int org_mutual_auth;   /* organization.mutualAuthentication */
     enum sfm_request_kind kind;
-    int version_known;         /* API and login paths: the version in the path is served (or none is named) */
-    int session_valid;         /* SFM_KIND_API and SFM_KIND_UI with a session: it is known and unexpired */
+    int version_known; /* API and login paths: the version in the path is served (or none is named) */
+    int session_valid; /* SFM_KIND_API and SFM_KIND_UI with a session: it is known and unexpired */
     enum sfm_login_check login; /* SFM_KIND_LOGIN (and a UI login form) */
-    unsigned perms;            /* the user's effective SFM_PERM_* bits */
-    int needs_view_setup;      /* the resource needs "View Setup and Configuration" (limits) */
+    unsigned perms;             /* the user's effective SFM_PERM_* bits */
+    int needs_view_setup;       /* the resource needs "View Setup and Configuration" (limits) */
 } sfm_policy_input;
 
 typedef struct sfm_decision {
