@@ -19,8 +19,9 @@
 struct sfm_bridge {
     struct MHD_Daemon *mhd;
     const sfm_app *app;
-    sfm_peer *adding; /* handed to the connection MHD_add_connection creates */
-    int draining;     /* answers close their connection */
+    sfm_peer *adding;   /* handed to the connection MHD_add_connection creates */
+    int draining;       /* answers close their connection */
+    sfm_snapshot *snap; /* this worker's reference to the org, refreshed per request */
 };
 
 /* Per request: the body collected so far. */
@@ -140,6 +141,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect, &qf);
     sfm_request req = {
         .peer = peer,
+        .snap = sfm_state_refresh(b->app->state, &b->snap),
         .method = method,
         .path = url,
         .headers = headers,
@@ -201,6 +203,7 @@ void sfm_bridge_free(sfm_bridge *b)
     if (b->mhd)
         MHD_stop_daemon(b->mhd);
     sfm_peer_unref(b->adding);
+    sfm_snapshot_unref(b->snap);
     free(b);
 }
 

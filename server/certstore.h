@@ -28,11 +28,11 @@ typedef struct sfm_cert_entry {
     atomic_int refs;
     char id[SFM_SFID_LEN + 1];
     char *label;
-    char *subject;       /* RFC 4514 */
-    char *issuer;        /* RFC 4514 */
-    char serial[41];     /* uppercase hex */
+    char *subject;   /* RFC 4514 */
+    char *issuer;    /* RFC 4514 */
+    char serial[41]; /* uppercase hex */
     time_t not_before;
-    time_t not_after;    /* "expirationDate" */
+    time_t not_after;     /* "expirationDate" */
     unsigned char fp[32]; /* SHA-256 of the leaf's DER */
     char fp_hex[65];      /* lowercase hex */
     int chain_length;     /* certificates in the uploaded PEM */

@@ -21,15 +21,15 @@
 
 /** One entry. Strings are copied in (truncated to these sizes). */
 typedef struct sfm_history_entry {
-    int64_t time_ms;       /* epoch milliseconds */
-    char listener[12];     /* "mtls" or "standard" */
-    char remote_addr[48];  /* IP literal */
-    char username[128];    /* "" for none (null in JSON) */
-    char endpoint[256];    /* "GET /services/data/v64.0/limits"; "" for none (a refused handshake) */
-    int allowed;           /* outcome "allowed" (1) or "denied" (0) */
-    char reason[40];       /* "ALLOWED", "STANDARD_PORT", "CERTIFICATE_EXPIRED", ... */
-    char status[48];       /* "Success", "Mutual authentication failed", ... */
-    int has_cert;          /* 0: "certificate": null */
+    int64_t time_ms;      /* epoch milliseconds */
+    char listener[12];    /* "mtls" or "standard" */
+    char remote_addr[48]; /* IP literal */
+    char username[128];   /* "" for none (null in JSON) */
+    char endpoint[256];   /* "GET /services/data/v64.0/limits"; "" for none (a refused handshake) */
+    int allowed;          /* outcome "allowed" (1) or "denied" (0) */
+    char reason[40];      /* "ALLOWED", "STANDARD_PORT", "CERTIFICATE_EXPIRED", ... */
+    char status[48];      /* "Success", "Mutual authentication failed", ... */
+    int has_cert;         /* 0: "certificate": null */
     char cert_subject[512];
     char cert_issuer[512];
     char cert_fp[65]; /* lowercase hex */
@@ -37,8 +37,8 @@ typedef struct sfm_history_entry {
 
 /** The filters of GET /__admin/login-history; empty strings and 0 mean "any". */
 typedef struct sfm_history_filter {
-    size_t limit;        /* 1..1000 */
-    int outcome;         /* 0 any, 1 allowed, 2 denied */
+    size_t limit;         /* 1..1000 */
+    int outcome;          /* 0 any, 1 allowed, 2 denied */
     const char *username; /* exact, case-insensitive; NULL: any */
     const char *reason;   /* exact; NULL: any */
 } sfm_history_filter;

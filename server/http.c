@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "api/api.h"
+#include "policy.h"
 
 void sfm_response_set(sfm_response *resp, int status, const char *content_type, const char *body, size_t len)
 {
@@ -78,44 +80,134 @@ static void method_not_allowed(const sfm_request *req, sfm_response *resp)
 
 typedef void (*handler_fn)(const sfm_app *, const sfm_request *, sfm_response *);
 
+/* The paths answered without a user (SPEC section 5). Every other path
+ * outside /__admin/ is an API path this version does not serve: 404. */
 struct route {
     const char *path;
     handler_fn fn;
-    int behind_certificate; /* answered only after layer 1 passed (SPEC section 2) */
 };
 
-static const struct route routes[] = {
-    {"/__admin/health", sfm_api_health, 0},
-    {"/__admin/tls-info", sfm_api_tls_info, 0},
-    {"/services/data", sfm_api_versions, 1},
-    {"/services/data/", sfm_api_versions, 1},
+static const struct route public_routes[] = {
+    {"/services/data", sfm_api_versions},
+    {"/services/data/", sfm_api_versions},
 };
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void entry_cert(sfm_history_entry *e, const sfm_cert_info *ci)
+{
+    if (!ci)
+        return;
+    e->has_cert = 1;
+    snprintf(e->cert_subject, sizeof(e->cert_subject), "%s", ci->subject);
+    snprintf(e->cert_issuer, sizeof(e->cert_issuer), "%s", ci->issuer);
+    memcpy(e->cert_fp, ci->sha256, sizeof(e->cert_fp));
+}
+
+/* One login-history entry for a decision of the policy. */
+static void record(const sfm_app *app, const sfm_request *req, const char *username, const sfm_decision *d,
+                   enum sfm_login_check login)
+{
+    if (!app->history)
+        return;
+    sfm_history_entry e = {.time_ms = now_ms(), .allowed = d->allowed};
+    snprintf(e.listener, sizeof(e.listener), "%s", sfm_listener_name(req->peer->listener));
+    snprintf(e.remote_addr, sizeof(e.remote_addr), "%s", req->peer->remote_addr);
+    snprintf(e.username, sizeof(e.username), "%s", username ? username : "");
+    snprintf(e.endpoint, sizeof(e.endpoint), "%s %s", req->method, req->path);
+    snprintf(e.reason, sizeof(e.reason), "%s", sfm_decision_code(d));
+    snprintf(e.status, sizeof(e.status), "%s", sfm_decision_status(d, login));
+    entry_cert(&e, req->peer->cert);
+    sfm_history_add(app->history, &e);
+}
+
+void sfm_http_handshake_refused(const sfm_app *app, enum sfm_listener l, const char *remote_addr,
+                                const sfm_cert_info *ci, enum sfm_l1_reason l1, int no_cert)
+{
+    if (!app->history || (l1 == SFM_L1_OK && !no_cert))
+        return;
+    sfm_decision d = {.allowed = 0, .reason = SFM_REASON_LAYER1, .l1 = l1, .row = 1};
+    if (no_cert)
+        d = (sfm_decision){.allowed = 0, .reason = SFM_REASON_NO_CLIENT_CERTIFICATE, .row = 8};
+    sfm_history_entry e = {.time_ms = now_ms(), .allowed = 0};
+    snprintf(e.listener, sizeof(e.listener), "%s", sfm_listener_name(l));
+    snprintf(e.remote_addr, sizeof(e.remote_addr), "%s", remote_addr);
+    snprintf(e.reason, sizeof(e.reason), "%s", sfm_decision_code(&d));
+    snprintf(e.status, sizeof(e.status), "%s", sfm_decision_status(&d, SFM_LOGIN_OK));
+    entry_cert(&e, ci);
+    sfm_history_add(app->history, &e);
+}
+
+/* The policy input every request starts from: its connection. */
+static sfm_policy_input policy_input(const sfm_request *req, enum sfm_request_kind kind)
+{
+    const sfm_cert_info *ci = req->peer->cert;
+    return (sfm_policy_input){
+        .listener = req->peer->listener,
+        .has_cert = ci != NULL,
+        .l1 = ci ? ci->reason : SFM_L1_OK,
+        .cert_uploaded = ci && sfm_certs_find_fp(req->snap->certs, ci->fp) != NULL,
+        .org_mutual_auth = req->snap->org->mutual_authentication,
+        .kind = kind,
+        .version_known = 1,
+        .session_valid = 1,
+        .login = SFM_LOGIN_OK,
+    };
+}
 
 void sfm_http_handle(const sfm_app *app, const sfm_request *req, sfm_response *resp)
 {
     memset(resp, 0, sizeof(*resp));
+    if (strncmp(req->path, "/__admin/", 9) == 0) {
+        /* Setup emulation: outside the policy and the login history. */
+        if (req->body_too_large) {
+            sfm_api_rest_error(resp, 413, "REQUEST_TOO_LARGE", "The request body is larger than 2 MiB.");
+            return;
+        }
+        sfm_api_admin(app, req, resp);
+        return;
+    }
+
     const struct route *route = NULL;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (strcmp(req->path, routes[i].path) == 0) {
-            route = &routes[i];
+    for (size_t i = 0; i < sizeof(public_routes) / sizeof(public_routes[0]); i++) {
+        if (strcmp(req->path, public_routes[i].path) == 0) {
+            route = &public_routes[i];
             break;
         }
     }
-
-    /* A client certificate that failed layer 1 gets the Certificate Error
-     * page on every path but the two that let a tester see why. */
-    const sfm_cert_info *ci = req->peer->cert;
-    if ((!route || route->behind_certificate) && req->peer->listener == SFM_LISTENER_MTLS && ci &&
-        ci->reason != SFM_L1_OK) {
-        sfm_api_certificate_error(resp, sfm_l1_code(ci->reason), sfm_l1_sentence(ci->reason));
+    sfm_policy_input in = policy_input(req, route ? SFM_KIND_PUBLIC : SFM_KIND_API);
+    in.version_known = route != NULL;
+    sfm_decision d = sfm_policy_decide(&in);
+    record(app, req, NULL, &d, SFM_LOGIN_OK);
+    switch (d.reason) {
+    case SFM_REASON_ALLOWED: break;
+    case SFM_REASON_LAYER1: sfm_api_certificate_error(resp, sfm_l1_code(d.l1), sfm_l1_sentence(d.l1)); return;
+    case SFM_REASON_NOT_FOUND:
+        sfm_api_not_found(resp);
+        sfm_response_header(resp, "X-Sfmtls-Reason", "NOT_FOUND");
+        resp->denied = "NOT_FOUND";
+        return;
+    case SFM_REASON_INVALID_SESSION:
+    case SFM_REASON_INVALID_LOGIN:
+    case SFM_REASON_SECURITY_TOKEN_REQUIRED:
+    case SFM_REASON_API_DISABLED:
+    case SFM_REASON_STANDARD_PORT:
+    case SFM_REASON_NO_CLIENT_CERTIFICATE:
+    case SFM_REASON_CERTIFICATE_NOT_UPLOADED:
+    case SFM_REASON_API_ONLY_USER:
+    case SFM_REASON_INSUFFICIENT_ACCESS:
+        /* Not reachable without a user; fail closed all the same. */
+        sfm_api_rest_error(resp, 403, "INSUFFICIENT_ACCESS", "Access denied.");
+        resp->denied = sfm_decision_code(&d);
         return;
     }
     if (req->body_too_large) {
         sfm_api_rest_error(resp, 413, "REQUEST_TOO_LARGE", "The request body is larger than 2 MiB.");
-        return;
-    }
-    if (!route) {
-        sfm_api_not_found(resp);
         return;
     }
     if (!is_get(req)) {

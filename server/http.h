@@ -9,8 +9,9 @@
 
 #include <stddef.h>
 
-#include "org.h"
+#include "history.h"
 #include "peer.h"
+#include "state.h"
 
 /** Request bodies above this are refused with 413 (SPEC section 6). */
 #define SFM_HTTP_MAX_BODY        (2 * 1024 * 1024)
@@ -25,6 +26,7 @@ typedef struct sfm_field {
 /** A request. Every pointer is borrowed for the duration of the handler call. */
 typedef struct sfm_request {
     const sfm_peer *peer;
+    const sfm_snapshot *snap; /* the org as this request sees it */
     const char *method;
     const char *path; /* percent-decoded, without the query */
     const sfm_field *headers;
@@ -49,13 +51,24 @@ typedef struct sfm_response {
     const char *denied; /* static reason code when the request was refused, else NULL */
 } sfm_response;
 
-/** What the handlers may read: immutable while requests are served. */
+/** What the handlers share: set up before the workers start, then only read. */
 typedef struct sfm_app {
-    const sfm_org *org;
+    sfm_state *state;              /* the org; admin changes go through it */
+    sfm_history *history;          /* the login history; NULL: none kept */
+    const char *admin_token;       /* what /__admin/ callers must send as "Authorization: Bearer" */
+    int mutual_auth_failed_status; /* 401 or 403 */
 } sfm_app;
 
 /** Answers one request; always fills `resp` (a 500 when out of memory). */
 void sfm_http_handle(const sfm_app *app, const sfm_request *req, sfm_response *resp);
+
+/**
+ * Records a handshake the server refused (SPEC section 4: every decision is
+ * in the login history): a layer-1 problem in `alert` mode (`l1`), or no
+ * certificate when one is required (`no_cert`). `ci` may be NULL.
+ */
+void sfm_http_handshake_refused(const sfm_app *app, enum sfm_listener l, const char *remote_addr,
+                                const sfm_cert_info *ci, enum sfm_l1_reason l1, int no_cert);
 
 /** Frees what a handler put in `resp`. */
 void sfm_response_cleanup(sfm_response *resp);

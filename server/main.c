@@ -3,6 +3,7 @@
  * the modules; main only wires them together and reports what went wrong.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -17,13 +18,17 @@
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/random.h>
 
 #include "bridge.h"
 #include "config.h"
+#include "history.h"
 #include "http.h"
 #include "log.h"
 #include "org.h"
 #include "pki.h"
+#include "state.h"
+#include "store.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -233,6 +238,161 @@ static int select_anchors(const sfm_pki_trust *trust, sfm_der **out, size_t *n)
     return 0;
 }
 
+/* The server-wide TLS state for the server certificate in `files` and the anchors and CRLs of `trust`. */
+static int make_tls(const sfm_config *cfg, const struct files *files, const struct trust_files *trust,
+                    sfm_tls_shared **out, char err[SFM_TLS_ERR_LEN])
+{
+    sfm_der *anchors = NULL; /* borrowed from trust->anchors */
+    size_t n_anchors = 0;
+    if (select_anchors(trust->anchors, &anchors, &n_anchors) < 0) {
+        snprintf(err, SFM_TLS_ERR_LEN, "out of memory");
+        return -ENOMEM;
+    }
+    sfm_tls_settings ts = {
+        .cert_chain_pem = files->chain,
+        .cert_chain_len = files->chain_len,
+        .key_pem = files->key,
+        .key_len = files->key_len,
+        .anchors = anchors,
+        .n_anchors = n_anchors,
+        .crls = trust->crls,
+        .crl_names = cfg->crl.v,
+        .n_crls = trust->n_crls,
+        .client_cert_required = cfg->client_cert == SFM_CLIENT_CERT_REQUIRED,
+        .cert_failure_alert = cfg->cert_failure == SFM_CERT_FAILURE_ALERT,
+        .allow_no_eku = cfg->allow_no_eku,
+    };
+    int rc = sfm_tls_shared_new(out, &ts, err);
+    free(anchors);
+    return rc;
+}
+
+/*
+ * The admin token: --admin-token, else <state-dir>/admin-token, made once
+ * (24 random bytes as hex, mode 0600) when it does not exist.
+ */
+static int admin_token(const sfm_config *cfg, char **out, char err[SFM_PKI_ERR_LEN])
+{
+    if (cfg->admin_token && *cfg->admin_token) {
+        *out = strdup(cfg->admin_token);
+        return *out ? 0 : -ENOMEM;
+    }
+    char path[PATH_LEN];
+    path_join(path, cfg->state_dir, "admin-token");
+    if (file_exists(path)) {
+        size_t len = 0;
+        int rc = sfm_pki_read_file(path, 4096, out, &len, err);
+        if (rc < 0)
+            return rc;
+        while (len && ((*out)[len - 1] == '\n' || (*out)[len - 1] == '\r' || (*out)[len - 1] == ' '))
+            (*out)[--len] = '\0';
+        if (len == 0) {
+            snprintf(err, SFM_PKI_ERR_LEN, "%.160s is empty: delete it to have a new token made", path);
+            free(*out);
+            *out = NULL;
+            return -EINVAL;
+        }
+        return 0;
+    }
+    WC_RNG rng;
+    unsigned char raw[24];
+    if (wc_InitRng(&rng) != 0) {
+        snprintf(err, SFM_PKI_ERR_LEN, "no random numbers");
+        return -EIO;
+    }
+    int ok = wc_RNG_GenerateBlock(&rng, raw, sizeof(raw)) == 0;
+    wc_FreeRng(&rng);
+    char *tok = malloc(2 * sizeof(raw) + 2);
+    if (!ok || !tok) {
+        free(tok);
+        snprintf(err, SFM_PKI_ERR_LEN, "cannot make a token");
+        return -EIO;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(tok + 2 * i, 3, "%02x", raw[i]);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    size_t len = 2 * sizeof(raw);
+    tok[len] = '\n';
+    if (fd < 0 || write(fd, tok, len + 1) != (ssize_t)(len + 1) || fsync(fd) != 0) {
+        snprintf(err, SFM_PKI_ERR_LEN, "%.200s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        free(tok);
+        return -EIO;
+    }
+    close(fd);
+    tok[len] = '\0';
+    sfm_log(SFM_LOG_INFO, "admin_token_created",
+            "%s (mode 0600): send it as \"Authorization: Bearer <token>\"", path);
+    *out = tok;
+    return 0;
+}
+
+static void log_org_warnings(const sfm_org *org)
+{
+    for (size_t i = 0; i < org->n_warnings; i++)
+        sfm_log(SFM_LOG_WARN, "fixture_warning", "%s", org->warnings[i]);
+}
+
+/* What SIGHUP reloads, and what it needs to do so. */
+struct server {
+    const sfm_config *cfg;
+    const struct files *files;
+    sfm_state *state;
+    sfm_tls_shared **tls;
+    sfm_worker **workers;
+    int n_workers;
+};
+
+/*
+ * SIGHUP: the fixture and the trust store (anchors and CRLs), all or
+ * nothing. Everything new is built while the old is still in force; then the
+ * org snapshot is swapped and the workers are handed the new TLS state, which
+ * each puts in force for the connections it accepts next. Client
+ * authentication never lapses: until a worker switches, the old contexts
+ * verify as before.
+ */
+static void reload(struct server *srv)
+{
+    static char err[16384];
+    char pki_err[SFM_PKI_ERR_LEN] = "", tls_err[SFM_TLS_ERR_LEN] = "";
+    const sfm_config *cfg = srv->cfg;
+    sfm_org *org = NULL;
+    struct trust_files trust = {0};
+    sfm_tls_shared *tls = NULL;
+    if (sfm_org_load(&org, cfg->fixtures, err, sizeof(err)) < 0) {
+        sfm_log(SFM_LOG_ERROR, "reload_failed", "the fixture cannot be loaded; nothing changed:\n%s", err);
+        return;
+    }
+    if (load_trust(cfg, &trust, pki_err) < 0) {
+        sfm_log(SFM_LOG_ERROR, "reload_failed", "trust store: %s; nothing changed", pki_err);
+        goto out;
+    }
+    if (make_tls(cfg, srv->files, &trust, &tls, tls_err) < 0) {
+        sfm_log(SFM_LOG_ERROR, "reload_failed", "TLS: %s; nothing changed", tls_err);
+        goto out;
+    }
+    size_t n_anchors = sfm_pki_trust_count(trust.anchors);
+    if (sfm_state_reload(srv->state, org, trust.anchors, err) < 0) {
+        sfm_log(SFM_LOG_ERROR, "reload_failed", "%s; nothing changed", err);
+        goto out;
+    }
+    trust.anchors = NULL; /* the state's now */
+    for (int i = 0; i < srv->n_workers; i++)
+        sfm_worker_set_tls(srv->workers[i], tls);
+    sfm_tls_shared_unref(*srv->tls);
+    *srv->tls = tls;
+    tls = NULL;
+    log_org_warnings(org);
+    sfm_log(SFM_LOG_INFO, "reloaded",
+            "fixture %s (%zu users, %zu certificates preloaded), %zu trust anchor(s), %zu CRL(s)",
+            cfg->fixtures, org->n_users, org->n_certs, n_anchors, trust.n_crls);
+out:
+    sfm_tls_shared_unref(tls);
+    trust_files_cleanup(&trust);
+    sfm_org_unref(org);
+}
+
 static int parse_numeric_host(const char *addr, int port, struct sockaddr_storage *ss, socklen_t *len)
 {
     struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM};
@@ -365,16 +525,16 @@ static int open_listeners(const sfm_config *cfg, int n_workers, struct listeners
     return 0;
 }
 
-/* Waits for SIGTERM or SIGINT (blocked in every thread: only sigwait sees them). */
-static void wait_for_stop(const sigset_t *sigs)
+/* Waits for SIGTERM or SIGINT (blocked in every thread: only sigwait sees
+ * them); SIGHUP reloads meanwhile. */
+static void wait_for_stop(const sigset_t *sigs, struct server *srv)
 {
     for (;;) {
         int sig = 0;
         if (sigwait(sigs, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            sfm_log(SFM_LOG_WARN, "reload_unavailable",
-                    "SIGHUP: this version does not reload; restart instead");
+            reload(srv);
             continue;
         }
         sfm_log(SFM_LOG_INFO, "stopping", "%s: finishing requests in flight",
@@ -433,8 +593,10 @@ int main(int argc, char **argv)
     static struct listeners ls;
     char pki_err[SFM_PKI_ERR_LEN] = "";
     static char org_err[16384];
-    sfm_der *anchors = NULL; /* borrowed from trust.anchors */
-    size_t n_anchors = 0;
+    sfm_store *store = NULL;
+    sfm_history *history = NULL;
+    sfm_state *state = NULL;
+    char *token = NULL;
 
     if (cfg.fixtures_is_default && !file_exists(cfg.fixtures) && file_exists(SFMTLS_DEFAULT_FIXTURES)) {
         /* Started outside the source tree: use the bundled org. */
@@ -449,6 +611,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sfmtls-server: the fixture cannot be loaded:\n%s\n", org_err);
         goto out;
     }
+    log_org_warnings(org);
     if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
         fprintf(stderr, "sfmtls-server: wolfSSL_Init failed\n");
         goto out;
@@ -478,27 +641,39 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    if (select_anchors(trust.anchors, &anchors, &n_anchors) < 0) {
-        fprintf(stderr, "sfmtls-server: out of memory\n");
+    char tls_err[SFM_TLS_ERR_LEN];
+    if (make_tls(&cfg, &files, &trust, &tls, tls_err) < 0) {
+        fprintf(stderr, "sfmtls-server: TLS: %s\n", tls_err);
         goto out;
     }
-    sfm_tls_settings ts = {
-        .cert_chain_pem = files.chain,
-        .cert_chain_len = files.chain_len,
-        .key_pem = files.key,
-        .key_len = files.key_len,
-        .anchors = anchors,
-        .n_anchors = n_anchors,
-        .crls = trust.crls,
-        .crl_names = cfg.crl.v,
-        .n_crls = trust.n_crls,
-        .client_cert_required = cfg.client_cert == SFM_CLIENT_CERT_REQUIRED,
-        .cert_failure_alert = cfg.cert_failure == SFM_CERT_FAILURE_ALERT,
-        .allow_no_eku = cfg.allow_no_eku,
-    };
-    char tls_err[SFM_TLS_ERR_LEN];
-    if (sfm_tls_shared_new(&tls, &ts, tls_err) < 0) {
-        fprintf(stderr, "sfmtls-server: TLS: %s\n", tls_err);
+    if (admin_token(&cfg, &token, pki_err) < 0) {
+        fprintf(stderr, "sfmtls-server: admin token: %s\n", pki_err);
+        goto out;
+    }
+
+    char store_err[SFM_STORE_ERR_LEN], db[PATH_LEN];
+    path_join(db, cfg.state_dir, "state.db");
+    if (sfm_store_open(&store, cfg.ephemeral ? NULL : db, store_err) < 0) {
+        fprintf(stderr, "sfmtls-server: %s\n", store_err);
+        goto out;
+    }
+    if (cfg.reset) {
+        if (sfm_store_reset(store) < 0) {
+            fprintf(stderr, "sfmtls-server: --reset: cannot empty %s\n", db);
+            goto out;
+        }
+        sfm_log(SFM_LOG_INFO, "reset", "runtime changes and login history forgotten: back to the fixture");
+    }
+    rc = sfm_history_new(&history, store, cfg.history_max);
+    if (rc < 0) {
+        fprintf(stderr, "sfmtls-server: login history: %s\n", strerror(-rc));
+        goto out;
+    }
+    /* The state takes the anchors: uploads are checked against them. */
+    rc = sfm_state_new(&state, org, trust.anchors, store, cfg.state_dir, org_err);
+    trust.anchors = NULL;
+    if (rc < 0) {
+        fprintf(stderr, "sfmtls-server: %s\n", org_err);
         goto out;
     }
 
@@ -506,7 +681,12 @@ int main(int argc, char **argv)
     if (open_listeners(&cfg, n_workers, &ls) < 0)
         goto out;
 
-    sfm_app app = {.org = org};
+    sfm_app app = {
+        .state = state,
+        .history = history,
+        .admin_token = token,
+        .mutual_auth_failed_status = cfg.mutual_auth_failed_status,
+    };
     for (int wi = 0; wi < n_workers; wi++) {
         sfm_worker_opts o = {
             .id = wi,
@@ -547,7 +727,8 @@ int main(int argc, char **argv)
     fflush(stdout);
     sfm_log(SFM_LOG_INFO, "ready", "%d worker(s), org %s (%s), state %s", n_workers, org->name, org->id,
             cfg.state_dir);
-    wait_for_stop(&sigs);
+    struct server srv = {&cfg, &files, state, &tls, workers, n_workers};
+    wait_for_stop(&sigs, &srv);
     status = 0;
 
 stop_workers:
@@ -558,8 +739,13 @@ stop_workers:
         sfm_worker_free(workers[wi]);
 
 out:
-    sfm_tls_shared_free(tls);
-    free(anchors);
+    sfm_history_free(history); /* writes what is queued */
+    sfm_state_free(state);
+    sfm_store_close(store);
+    if (token)
+        memset(token, 0, strlen(token));
+    free(token);
+    sfm_tls_shared_unref(tls);
     trust_files_cleanup(&trust);
     free(files.chain);
     if (files.key)

@@ -31,6 +31,8 @@ typedef struct sfm_store sfm_store;
 SFM_NODISCARD int sfm_store_open(sfm_store **out, const char *path, char err[SFM_STORE_ERR_LEN]);
 /** NULL-safe. */
 void sfm_store_close(sfm_store *st);
+/** Copies the message of the last failed call on `st` (SQLite's words) into `err` ("" when none). */
+void sfm_store_last_error(sfm_store *st, char err[SFM_STORE_ERR_LEN]);
 
 /** Deletes every runtime change and the whole history (POST /__admin/reset, --reset). */
 SFM_NODISCARD int sfm_store_reset(sfm_store *st);
@@ -55,25 +57,28 @@ typedef struct sfm_store_cert {
     int64_t created_ms;
 } sfm_store_cert;
 
-/** Calls `fn` for every certificate row, oldest first; stops when `fn` returns non-zero (that value is returned). */
-SFM_NODISCARD int sfm_store_certs_each(sfm_store *st, int (*fn)(void *arg, const sfm_store_cert *c), void *arg);
+/** Calls `fn` for every certificate row, oldest first; stops when `fn` returns non-zero (that value is
+ * returned). */
+SFM_NODISCARD int sfm_store_certs_each(sfm_store *st, int (*fn)(void *arg, const sfm_store_cert *c),
+                                       void *arg);
 
 /* User changes, keyed by the lowercase username. */
 
 typedef struct sfm_store_user {
     const char *username;
-    const char *profile;          /* NULL: unchanged */
-    const char *const *permsets;  /* NULL (n_permsets 0): unchanged */
+    const char *profile;         /* NULL: unchanged */
+    const char *const *permsets; /* NULL (n_permsets 0): unchanged */
     size_t n_permsets;
-    int has_permsets;             /* 1: permsets replaces the fixture's list (even when empty) */
-    int active;                   /* -1 unchanged, 0 or 1 */
+    int has_permsets; /* 1: permsets replaces the fixture's list (even when empty) */
+    int active;       /* -1 unchanged, 0 or 1 */
 } sfm_store_user;
 
 /** Stores the user's whole runtime change (replacing the previous one). Durable when it returns 0. */
 SFM_NODISCARD int sfm_store_user_put(sfm_store *st, const sfm_store_user *u);
 /** Forgets a user's change (it named something the fixture no longer has). */
 SFM_NODISCARD int sfm_store_user_delete(sfm_store *st, const char *username);
-SFM_NODISCARD int sfm_store_users_each(sfm_store *st, int (*fn)(void *arg, const sfm_store_user *u), void *arg);
+SFM_NODISCARD int sfm_store_users_each(sfm_store *st, int (*fn)(void *arg, const sfm_store_user *u),
+                                       void *arg);
 
 /* Login history (used by history.c). */
 

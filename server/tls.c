@@ -49,6 +49,7 @@ struct ticket_slot {
 };
 
 struct sfm_tls_shared {
+    atomic_int refs; /* main's, and one per context built on it */
     char *chain;
     size_t chain_len;
     char *key;
@@ -68,6 +69,7 @@ struct sfm_tls_shared {
 };
 
 struct sfm_tls_ctx {
+    int refs; /* the worker's and one per connection; one thread only */
     WOLFSSL_CTX *wctx;
     sfm_tls_shared *sh;
     enum sfm_listener listener;
@@ -133,6 +135,7 @@ int sfm_tls_shared_new(sfm_tls_shared **out, const sfm_tls_settings *s, char err
     int rng_ok = 0;
     if (!sh)
         goto fail;
+    atomic_init(&sh->refs, 1);
     pthread_mutex_init(&sh->lock, NULL);
     sh->chain = malloc(s->cert_chain_len + 1);
     sh->key = malloc(s->key_len + 1);
@@ -193,13 +196,20 @@ fail:
         wc_FreeRng(&rng);
     if (rc == -ENOMEM)
         snprintf(err, SFM_TLS_ERR_LEN, "out of memory");
-    sfm_tls_shared_free(sh);
+    sfm_tls_shared_unref(sh);
     return rc;
 }
 
-void sfm_tls_shared_free(sfm_tls_shared *sh)
+sfm_tls_shared *sfm_tls_shared_ref(sfm_tls_shared *sh)
 {
-    if (!sh)
+    if (sh)
+        atomic_fetch_add(&sh->refs, 1);
+    return sh;
+}
+
+void sfm_tls_shared_unref(sfm_tls_shared *sh)
+{
+    if (!sh || atomic_fetch_sub(&sh->refs, 1) != 1)
         return;
     if (sh->slots) {
         for (size_t i = 0; i < TICKET_SLOTS; i++)
@@ -329,7 +339,13 @@ static sfm_cert_info *cert_info_get(sfm_tls_ctx *ctx, const unsigned char *der, 
         memcmp(ci->sha256, sha256, sizeof(sha256)) == 0)
         return sfm_cert_info_ref(ci);
 
-    ci = malloc(sizeof(*ci) + len);
+    /* The names go with the leaf, so that whoever logs or records the
+     * certificate later does not parse it again. */
+    sfm_pki_facts f;
+    if (sfm_pki_facts_of(der, len, &f) != 0)
+        f.subject[0] = f.issuer[0] = '\0';
+    size_t sl = strlen(f.subject) + 1, il = strlen(f.issuer) + 1;
+    ci = malloc(sizeof(*ci) + len + sl + il);
     if (!ci)
         return NULL;
     atomic_init(&ci->refs, 1);
@@ -339,6 +355,17 @@ static sfm_cert_info *cert_info_get(sfm_tls_ctx *ctx, const unsigned char *der, 
     ci->der_len = len;
     memcpy(ci->der, der, len);
     memcpy(ci->sha256, sha256, sizeof(sha256));
+    for (size_t i = 0; i < 32; i++) {
+        unsigned hi = (unsigned)(sha256[2 * i] <= '9' ? sha256[2 * i] - '0' : sha256[2 * i] - 'a' + 10);
+        unsigned lo =
+            (unsigned)(sha256[2 * i + 1] <= '9' ? sha256[2 * i + 1] - '0' : sha256[2 * i + 1] - 'a' + 10);
+        ci->fp[i] = (unsigned char)(hi << 4 | lo);
+    }
+    char *names = (char *)ci->der + len;
+    memcpy(names, f.subject, sl);
+    memcpy(names + sl, f.issuer, il);
+    ci->subject = names;
+    ci->issuer = names + sl;
     sfm_cert_info_unref(ctx->recent[slot]);
     ctx->recent[slot] = sfm_cert_info_ref(ci);
     return ci;
@@ -506,7 +533,8 @@ int sfm_tls_ctx_new(sfm_tls_ctx **out, sfm_tls_shared *sh, enum sfm_listener l, 
         snprintf(err, SFM_TLS_ERR_LEN, "out of memory");
         return -ENOMEM;
     }
-    ctx->sh = sh;
+    ctx->refs = 1;
+    ctx->sh = sfm_tls_shared_ref(sh);
     ctx->listener = l;
     ctx->wctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
     if (!ctx->wctx) {
@@ -578,13 +606,13 @@ int sfm_tls_ctx_new(sfm_tls_ctx **out, sfm_tls_shared *sh, enum sfm_listener l, 
     return 0;
 
 fail:
-    sfm_tls_ctx_free(ctx);
+    sfm_tls_ctx_unref(ctx);
     return rc;
 }
 
-void sfm_tls_ctx_free(sfm_tls_ctx *ctx)
+void sfm_tls_ctx_unref(sfm_tls_ctx *ctx)
 {
-    if (!ctx)
+    if (!ctx || --ctx->refs > 0)
         return;
     if (ctx->wctx)
         wolfSSL_CTX_free(ctx->wctx);
@@ -594,13 +622,13 @@ void sfm_tls_ctx_free(sfm_tls_ctx *ctx)
         wc_AesFree(&ctx->aes);
     for (size_t i = 0; i < CERT_INFO_CACHE; i++)
         sfm_cert_info_unref(ctx->recent[i]);
+    sfm_tls_shared_unref(ctx->sh);
     free(ctx);
 }
 
 int sfm_tls_conn_init(sfm_tls_conn *t, sfm_tls_ctx *ctx, int fd)
 {
     memset(t, 0, sizeof(*t));
-    t->ctx = ctx;
     WOLFSSL *ssl = wolfSSL_new(ctx->wctx);
     if (!ssl)
         return -ENOMEM;
@@ -611,6 +639,8 @@ int sfm_tls_conn_init(sfm_tls_conn *t, sfm_tls_ctx *ctx, int fd)
     wolfSSL_set_app_data(ssl, t);
     wolfSSL_SetCertCbCtx(ssl, t);
     t->ssl = ssl;
+    t->ctx = ctx;
+    ctx->refs++;
     return 0;
 }
 
@@ -621,6 +651,8 @@ void sfm_tls_conn_cleanup(sfm_tls_conn *t)
     t->ssl = NULL;
     sfm_cert_info_unref(t->cert);
     t->cert = NULL;
+    sfm_tls_ctx_unref(t->ctx);
+    t->ctx = NULL;
 }
 
 static void describe(sfm_tls_conn *t, int err)
@@ -691,8 +723,13 @@ enum sfm_io sfm_tls_handshake(sfm_tls_conn *t)
     case WOLFSSL_ERROR_WANT_READ: return SFM_IO_WANT_READ;
     case WOLFSSL_ERROR_WANT_WRITE: return SFM_IO_WANT_WRITE;
     default:
-        if (err == NO_PEER_CERT && wolfSSL_version(ssl) == TLS1_2_VERSION)
-            send_tls12_handshake_failure(ssl);
+        if (err == NO_PEER_CERT) {
+            t->refused_no_cert = 1;
+            if (wolfSSL_version(ssl) == TLS1_2_VERSION)
+                send_tls12_handshake_failure(ssl);
+        } else if (t->ctx->sh->alert && t->l1_flags) {
+            t->refused_l1 = sfm_l1_reason_of(t->l1_flags);
+        }
         describe(t, err);
         return SFM_IO_ERROR;
     }

@@ -36,6 +36,9 @@ typedef struct sfm_cert_info {
     unsigned flags;            /* every SFM_L1_F_* problem seen */
     int chain_len;             /* certificates the client sent */
     char sha256[65];           /* lowercase hex of the leaf DER */
+    unsigned char fp[32];      /* the same, raw */
+    const char *subject;       /* RFC 4514 ("" when the leaf does not parse) */
+    const char *issuer;
     size_t der_len;
     unsigned char der[]; /* the leaf */
 } sfm_cert_info;
@@ -63,19 +66,25 @@ typedef struct sfm_tls_settings {
 
 typedef struct sfm_tls_shared sfm_tls_shared;
 
-/** Builds the server-wide state: a copy of the settings and a ticket key. */
+/**
+ * Builds the server-wide state: a copy of the settings and a ticket key (so
+ * a new one, after a reload, refuses to resume sessions of the old one).
+ * Reference counted: each context built on it holds a reference.
+ */
 SFM_NODISCARD int sfm_tls_shared_new(sfm_tls_shared **out, const sfm_tls_settings *s,
                                      char err[SFM_TLS_ERR_LEN]);
-/** Frees it once no worker uses it; NULL-safe. */
-void sfm_tls_shared_free(sfm_tls_shared *sh);
+sfm_tls_shared *sfm_tls_shared_ref(sfm_tls_shared *sh);
+/** Drops a reference; the last frees it. Thread-safe, NULL-safe. */
+void sfm_tls_shared_unref(sfm_tls_shared *sh);
 
 /** One listener's wolfSSL context, owned by one worker. */
 typedef struct sfm_tls_ctx sfm_tls_ctx;
 
 SFM_NODISCARD int sfm_tls_ctx_new(sfm_tls_ctx **out, sfm_tls_shared *sh, enum sfm_listener l,
                                   char err[SFM_TLS_ERR_LEN]);
-/** Frees it once its connections are gone; NULL-safe. */
-void sfm_tls_ctx_free(sfm_tls_ctx *ctx);
+/** Drops the creator's reference; each connection holds one of its own, so
+ *  the context goes with its last connection. Owner thread only; NULL-safe. */
+void sfm_tls_ctx_unref(sfm_tls_ctx *ctx);
 
 /** I/O intent of a TLS step (STYLE 19). */
 enum sfm_io { SFM_IO_OK, SFM_IO_WANT_READ, SFM_IO_WANT_WRITE, SFM_IO_CLOSED, SFM_IO_ERROR };
@@ -92,6 +101,11 @@ typedef struct sfm_tls_conn {
     /* read-only for the caller */
     sfm_cert_info *cert;         /* NULL: no client certificate (owned reference) */
     char error[SFM_TLS_ERR_LEN]; /* why the last step failed */
+    /* Why a failed handshake was a refusal of the client (and not a broken
+     * peer): a layer-1 problem in `alert` mode, or no certificate when one
+     * is required. */
+    enum sfm_l1_reason refused_l1; /* SFM_L1_OK: not for a layer-1 problem */
+    int refused_no_cert;
 } sfm_tls_conn;
 
 /** Starts server-side TLS on a connected, non-blocking socket. */

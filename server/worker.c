@@ -100,6 +100,8 @@ struct sfm_worker {
     size_t n_listen;
     int64_t accept_paused_until;
     sfm_tls_ctx *tls[2];
+    _Atomic(sfm_tls_shared *) next_tls; /* sfm_worker_set_tls: contexts to build */
+    atomic_int stop_requested;
     sfm_bridge *bridge;
     const sfm_app *app;
     int handshake_ms, idle_ms;
@@ -487,7 +489,12 @@ static void conn_step(struct conn *c)
             conn_watch(c);
             return;
         case SFM_IO_CLOSED:
-        case SFM_IO_ERROR: conn_fail(c, "handshake_failed"); return;
+        case SFM_IO_ERROR:
+            if (c->tls.refused_l1 != SFM_L1_OK || c->tls.refused_no_cert)
+                sfm_http_handshake_refused(c->w->app, c->listener, c->addr, c->tls.cert, c->tls.refused_l1,
+                                           c->tls.refused_no_cert);
+            conn_fail(c, "handshake_failed");
+            return;
         }
     }
     if (c->state != CONN_OPEN)
@@ -676,6 +683,34 @@ static void run_pending(sfm_worker *w)
     }
 }
 
+/*
+ * Puts the contexts of a new TLS state (a reload) in force for connections
+ * accepted from now on. Connections in flight keep the contexts they were
+ * accepted with: each holds a reference, so the old ones go with the last
+ * of them. If the new contexts cannot be built the old ones stay.
+ */
+static void switch_tls(sfm_worker *w)
+{
+    sfm_tls_shared *sh = atomic_exchange(&w->next_tls, NULL);
+    if (!sh)
+        return;
+    sfm_tls_ctx *next[2] = {NULL, NULL};
+    char err[SFM_TLS_ERR_LEN];
+    for (int l = 0; l < 2; l++) {
+        if (sfm_tls_ctx_new(&next[l], sh, (enum sfm_listener)l, err) < 0) {
+            sfm_log(SFM_LOG_ERROR, "reload_failed", "worker %d keeps its TLS contexts: %s", w->id, err);
+            sfm_tls_ctx_unref(next[0]);
+            sfm_tls_shared_unref(sh);
+            return;
+        }
+    }
+    for (int l = 0; l < 2; l++) {
+        sfm_tls_ctx_unref(w->tls[l]);
+        w->tls[l] = next[l];
+    }
+    sfm_tls_shared_unref(sh);
+}
+
 static void *worker_main(void *arg)
 {
     sfm_worker *w = arg;
@@ -689,6 +724,8 @@ static void *worker_main(void *arg)
             sfm_log(SFM_LOG_ERROR, "worker_failed", "worker %d: epoll_wait: %s", w->id, strerror(errno));
             break;
         }
+        if (atomic_load(&w->next_tls))
+            switch_tls(w);
         int run_bridge = 0;
         for (int i = 0; i < n; i++) {
             struct src *s = evs[i].data.ptr;
@@ -715,7 +752,8 @@ static void *worker_main(void *arg)
             case SRC_STOP: {
                 uint64_t v;
                 (void)read(w->stop_src.fd, &v, sizeof(v));
-                begin_drain(w);
+                if (atomic_load(&w->stop_requested))
+                    begin_drain(w);
                 break;
             }
             }
@@ -812,6 +850,14 @@ int sfm_worker_start(sfm_worker *w)
 
 void sfm_worker_stop(sfm_worker *w)
 {
+    atomic_store(&w->stop_requested, 1);
+    uint64_t one = 1;
+    (void)!write(w->stop_src.fd, &one, sizeof(one));
+}
+
+void sfm_worker_set_tls(sfm_worker *w, sfm_tls_shared *sh)
+{
+    sfm_tls_shared_unref(atomic_exchange(&w->next_tls, sfm_tls_shared_ref(sh)));
     uint64_t one = 1;
     (void)!write(w->stop_src.fd, &one, sizeof(one));
 }
@@ -832,8 +878,9 @@ void sfm_worker_free(sfm_worker *w)
         if (w->listeners[i].src.fd >= 0)
             close(w->listeners[i].src.fd);
     sfm_bridge_free(w->bridge);
-    sfm_tls_ctx_free(w->tls[0]);
-    sfm_tls_ctx_free(w->tls[1]);
+    sfm_tls_shared_unref(atomic_exchange(&w->next_tls, NULL));
+    sfm_tls_ctx_unref(w->tls[0]);
+    sfm_tls_ctx_unref(w->tls[1]);
     if (w->stop_src.fd >= 0)
         close(w->stop_src.fd);
     if (w->epfd >= 0)

@@ -38,6 +38,12 @@ SFM_NODISCARD int sfm_worker_new(sfm_worker **out, const sfm_worker_opts *o, cha
 SFM_NODISCARD int sfm_worker_start(sfm_worker *w);
 /** Asks it to drain: stop accepting, finish what is in flight, then return. Thread-safe. */
 void sfm_worker_stop(sfm_worker *w);
+/**
+ * Gives the worker a new TLS state (SIGHUP): connections it accepts from its
+ * next wake-up on use contexts built on `sh`; those in flight keep theirs.
+ * Takes a reference of its own. Thread-safe.
+ */
+void sfm_worker_set_tls(sfm_worker *w, sfm_tls_shared *sh);
 /** Waits for its thread to end. */
 void sfm_worker_join(sfm_worker *w);
 /** Joins the thread if it runs, then frees everything; NULL-safe. */

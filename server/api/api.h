@@ -8,6 +8,8 @@
 #include "../http.h"
 
 /* admin.c: /__admin/ */
+/** Everything under /__admin/ (SPEC section 6), token check included. */
+void sfm_api_admin(const sfm_app *app, const sfm_request *req, sfm_response *resp);
 /** GET /__admin/health: {"status":"ok","historyDropped":N}. */
 void sfm_api_health(const sfm_app *app, const sfm_request *req, sfm_response *resp);
 /** GET /__admin/tls-info: what the server saw of the caller's connection (SPEC section 6). */

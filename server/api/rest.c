@@ -16,10 +16,10 @@ void sfm_api_not_found(sfm_response *resp)
 
 void sfm_api_versions(const sfm_app *app, const sfm_request *req, sfm_response *resp)
 {
-    (void)req;
+    (void)app;
     json_t *list = json_array();
-    for (size_t i = 0; list && i < app->org->n_versions; i++) {
-        const sfm_api_version *v = &app->org->versions[i];
+    for (size_t i = 0; list && i < req->snap->org->n_versions; i++) {
+        const sfm_api_version *v = &req->snap->org->versions[i];
         char url[48];
         snprintf(url, sizeof(url), "/services/data/v%s", v->version);
         json_array_append_new(

@@ -51,11 +51,11 @@ static void harness_free(void)
         return;
     harness = NULL;
     for (int i = 0; i < N_MTLS; i++) {
-        sfm_tls_ctx_free(h->mtls[i]);
-        sfm_tls_shared_free(h->mtls_sh[i]);
+        sfm_tls_ctx_unref(h->mtls[i]);
+        sfm_tls_shared_unref(h->mtls_sh[i]);
     }
-    sfm_tls_ctx_free(h->std);
-    sfm_tls_shared_free(h->std_sh);
+    sfm_tls_ctx_unref(h->std);
+    sfm_tls_shared_unref(h->std_sh);
     free(h);
     /* wolfCrypt's fixed-point ECC cache, else LeakSanitizer reports it. */
     sfm_tls_thread_cleanup();
