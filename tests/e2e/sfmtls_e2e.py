@@ -552,3 +552,66 @@ class ServerTestCase(unittest.TestCase):
             year = 14 + (i + 2) // 3
             expected.append({"label": f"{season} '{year:02d}", "url": f"/services/data/v{v}.0", "version": f"{v}.0"})
         self.assertEqual(versions, expected, self.explain(result))
+
+
+# ---------------------------------------------------------------- admin API (http.client)
+
+FROM_STATE = object()  # admin(token=...): read <state-dir>/admin-token
+
+
+def admin_token(server):
+    """The token the server generated into <state-dir>/admin-token."""
+    with open(os.path.join(server.state, "admin-token")) as f:
+        return f.read().strip()
+
+
+def tls_context(ca, cert=None):
+    """A client SSLContext trusting `ca`; cert: a Cert presented with its chain."""
+    ctx = ssl.create_default_context(cafile=ca)
+    if cert is not None:
+        ctx.load_cert_chain(cert.chain, cert.key)
+    return ctx
+
+
+def admin(server, method, path, body=None, token=FROM_STATE, *, listener="standard", headers=None, cert=None,
+          timeout=20):
+    """One request on a new connection -> (status, headers, data).
+
+    body: a dict/list (sent as JSON), str or bytes (sent as is), or None.
+    token: FROM_STATE (the state dir's admin-token file), a string (sent as
+    "Bearer <token>"), or None (no Authorization header; pass one in
+    `headers` to send something else). headers: a dict with lowercase keys.
+    data: None for an empty body, else the parsed JSON, else the body text.
+    cert: a Cert to present (with its chain), for the mTLS listener.
+    """
+    import http.client
+    hdrs = {}
+    if token is FROM_STATE:
+        token = admin_token(server)
+    if token is not None:
+        hdrs["Authorization"] = f"Bearer {token}"
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        hdrs["Content-Type"] = "application/json"
+    elif isinstance(body, str):
+        body = body.encode()
+    if body is not None:
+        hdrs.setdefault("Content-Type", "application/json")
+    hdrs.update(headers or {})
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port(listener), timeout=timeout,
+                                       context=tls_context(server.ca, cert))
+    try:
+        conn.request(method, path, body=body, headers=hdrs)
+        r = conn.getresponse()
+        raw = r.read()
+        rh = {k.lower(): v for k, v in r.getheaders()}
+        status = r.status
+    finally:
+        conn.close()
+    text = raw.decode("utf-8", errors="replace")
+    if not raw:
+        return status, rh, None
+    try:
+        return status, rh, json.loads(text)
+    except ValueError:
+        return status, rh, text
