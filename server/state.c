@@ -732,7 +732,16 @@ int sfm_state_upload(sfm_state *st, const char *label, size_t label_len, const c
     }
     certs = sfm_certs_ref(st->current->certs);
     uploads = sfm_certs_ref(st->uploads);
-    if (set_add(&certs, ent) < 0 || set_add(&uploads, ent) < 0) {
+    int added = set_add(&certs, ent);
+    if (added == 0)
+        added = set_add(&uploads, ent);
+    if (added == -EEXIST) {
+        /* Another certificate whose fingerprint starts with the same 8
+         * bytes: it would share the id. */
+        set_error(e, 409, "DUPLICATE_CERTIFICATE", "A certificate with the id %s is already uploaded.", ent->id);
+        goto out;
+    }
+    if (added < 0) {
         set_error(e, 500, "UNKNOWN_EXCEPTION", "Out of memory.");
         goto out;
     }
