@@ -165,10 +165,6 @@ void sfm_http_handle(const sfm_app *app, const sfm_request *req, sfm_response *r
     memset(resp, 0, sizeof(*resp));
     if (strncmp(req->path, "/__admin/", 9) == 0) {
         /* Setup emulation: outside the policy and the login history. */
-        if (req->body_too_large) {
-            sfm_api_rest_error(resp, 413, "REQUEST_TOO_LARGE", "The request body is larger than 2 MiB.");
-            return;
-        }
         sfm_api_admin(app, req, resp);
         return;
     }

@@ -345,6 +345,23 @@ struct server {
 };
 
 /*
+ * Builds, and frees, both listeners' contexts on `sh`: what the workers will
+ * do with it. A CRL or anchor that wolfSSL refuses shows here, while the
+ * reload can still be called off; in a worker it could only be logged.
+ */
+static int probe_tls(sfm_tls_shared *sh, char err[SFM_TLS_ERR_LEN])
+{
+    for (int l = 0; l < 2; l++) {
+        sfm_tls_ctx *ctx = NULL;
+        int rc = sfm_tls_ctx_new(&ctx, sh, (enum sfm_listener)l, err);
+        sfm_tls_ctx_unref(ctx);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/*
  * SIGHUP: the fixture and the trust store (anchors and CRLs), all or
  * nothing. Everything new is built while the old is still in force; then the
  * org snapshot is swapped and the workers are handed the new TLS state, which
@@ -368,7 +385,7 @@ static void reload(struct server *srv)
         sfm_log(SFM_LOG_ERROR, "reload_failed", "trust store: %s; nothing changed", pki_err);
         goto out;
     }
-    if (make_tls(cfg, srv->files, &trust, &tls, tls_err) < 0) {
+    if (make_tls(cfg, srv->files, &trust, &tls, tls_err) < 0 || probe_tls(tls, tls_err) < 0) {
         sfm_log(SFM_LOG_ERROR, "reload_failed", "TLS: %s; nothing changed", tls_err);
         goto out;
     }

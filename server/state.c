@@ -148,7 +148,8 @@ static struct views *views_build(const sfm_org *org, const struct user_change *c
         uv->active = u->active;
         uv->permsets = v->pool + used;
         uv->n_permsets = u->n_permsets;
-        memcpy(uv->permsets, u->permsets, u->n_permsets * sizeof(size_t));
+        if (u->n_permsets) /* u->permsets may be NULL then */
+            memcpy(uv->permsets, u->permsets, u->n_permsets * sizeof(size_t));
         used += u->n_permsets;
     }
     for (size_t c = 0; c < n_changes; c++) {
@@ -308,7 +309,12 @@ static int set_remove(sfm_certs **set, const char *id)
     return 0;
 }
 
-/* The certificates in force: the preloads that were not deleted, then the uploads. */
+/*
+ * The certificates in force: the preloads that were not deleted, then the
+ * uploads. An upload of a preload's certificate (after the preload was
+ * deleted, or before the fixture preloaded it) replaces the preload: a
+ * runtime change applies on top of the fixture, label and all.
+ */
 static int certs_combine(const sfm_state *st, sfm_certs *preloads, sfm_certs *uploads, sfm_certs **out)
 {
     sfm_certs *set = sfm_certs_ref(preloads);
@@ -322,9 +328,14 @@ static int certs_combine(const sfm_state *st, sfm_certs *preloads, sfm_certs *up
     if (sfm_certs_list(uploads, &list, &n) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
+        const sfm_cert_entry *pre = sfm_certs_find_fp(set, list[i]->fp);
+        if (pre && pre->preloaded && set_remove(&set, pre->id) < 0) {
+            free(list);
+            goto fail;
+        }
         int rc = set_add(&set, (sfm_cert_entry *)list[i]);
         if (rc == -EEXIST)
-            continue; /* the fixture now preloads what was uploaded: one entry */
+            continue; /* its id is taken (stored twice, or an id clash): the first stays */
         if (rc < 0) {
             free(list);
             goto fail;
@@ -738,7 +749,8 @@ int sfm_state_upload(sfm_state *st, const char *label, size_t label_len, const c
     if (added == -EEXIST) {
         /* Another certificate whose fingerprint starts with the same 8
          * bytes: it would share the id. */
-        set_error(e, 409, "DUPLICATE_CERTIFICATE", "A certificate with the id %s is already uploaded.", ent->id);
+        set_error(e, 409, "DUPLICATE_CERTIFICATE", "A certificate with the id %s is already uploaded.",
+                  ent->id);
         goto out;
     }
     if (added < 0) {

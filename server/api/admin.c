@@ -449,6 +449,10 @@ void sfm_api_admin(const sfm_app *app, const sfm_request *req, sfm_response *res
         sfm_response_header(resp, "WWW-Authenticate", "Bearer realm=\"sfmtls admin\"");
         return;
     }
+    if (req->body_too_large) {
+        admin_error(resp, 413, "REQUEST_TOO_LARGE", "The request body is larger than 2 MiB.");
+        return;
+    }
     const char *arg;
     if (strcmp(path, PREFIX "mutual-auth-certificates") == 0) {
         if (has_method(req, "GET"))

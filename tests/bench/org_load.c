@@ -33,19 +33,21 @@ static int write_big(const char *path, int n)
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
-    fputs("{\"organization\": {\"id\": \"00D000000000001EAA\", \"name\": \"Big\", \"apiVersions\": [\"64.0\"]},\n"
-          " \"profiles\": [{\"name\": \"Admin\", \"permissions\": [\"ApiEnabled\", \"ViewSetup\"]},\n"
-          "   {\"name\": \"Integration\", \"permissions\": [\"ApiEnabled\", \"ApiUserOnly\"]},\n"
-          "   {\"name\": \"Standard\", \"permissions\": [\"ApiEnabled\"]}],\n"
-          " \"permissionSets\": [{\"name\": \"Enforce\", \"permissions\": [\"EnforceMutualAuthentication\"]},\n"
-          "   {\"name\": \"Extra\", \"permissions\": [\"Custom1\", \"Custom2\"]}],\n"
-          " \"users\": [\n",
-          f);
+    fputs(
+        "{\"organization\": {\"id\": \"00D000000000001EAA\", \"name\": \"Big\", \"apiVersions\": "
+        "[\"64.0\"]},\n"
+        " \"profiles\": [{\"name\": \"Admin\", \"permissions\": [\"ApiEnabled\", \"ViewSetup\"]},\n"
+        "   {\"name\": \"Integration\", \"permissions\": [\"ApiEnabled\", \"ApiUserOnly\"]},\n"
+        "   {\"name\": \"Standard\", \"permissions\": [\"ApiEnabled\"]}],\n"
+        " \"permissionSets\": [{\"name\": \"Enforce\", \"permissions\": [\"EnforceMutualAuthentication\"]},\n"
+        "   {\"name\": \"Extra\", \"permissions\": [\"Custom1\", \"Custom2\"]}],\n"
+        " \"users\": [\n",
+        f);
     static const char *const profiles[] = {"Admin", "Integration", "Standard"};
     for (int i = 0; i < n; i++)
         fprintf(f,
-                "  {\"username\": \"user%d@big.test\", \"password\": \"Pw-%d\", \"profile\": \"%s\"%s}%s\n", i,
-                i, profiles[i % 3], i % 3 == 1 ? ", \"permissionSets\": [\"Enforce\", \"Extra\"]" : "",
+                "  {\"username\": \"user%d@big.test\", \"password\": \"Pw-%d\", \"profile\": \"%s\"%s}%s\n",
+                i, i, profiles[i % 3], i % 3 == 1 ? ", \"permissionSets\": [\"Enforce\", \"Extra\"]" : "",
                 i + 1 < n ? "," : "");
     fputs(" ]}\n", f);
     return fclose(f);
