@@ -522,6 +522,34 @@ static void format_addr(const struct sockaddr_storage *ss, char out[INET6_ADDRST
     }
 }
 
+/*
+ * Puts the contexts of a new TLS state (a reload) in force for connections
+ * accepted from now on. Connections in flight keep the contexts they were
+ * accepted with: each holds a reference, so the old ones go with the last
+ * of them. If the new contexts cannot be built the old ones stay.
+ */
+static void switch_tls(sfm_worker *w)
+{
+    sfm_tls_shared *sh = atomic_exchange(&w->next_tls, NULL);
+    if (!sh)
+        return;
+    sfm_tls_ctx *next[2] = {NULL, NULL};
+    char err[SFM_TLS_ERR_LEN];
+    for (int l = 0; l < 2; l++) {
+        if (sfm_tls_ctx_new(&next[l], sh, (enum sfm_listener)l, err) < 0) {
+            sfm_log(SFM_LOG_ERROR, "reload_failed", "worker %d keeps its TLS contexts: %s", w->id, err);
+            sfm_tls_ctx_unref(next[0]);
+            sfm_tls_shared_unref(sh);
+            return;
+        }
+    }
+    for (int l = 0; l < 2; l++) {
+        sfm_tls_ctx_unref(w->tls[l]);
+        w->tls[l] = next[l];
+    }
+    sfm_tls_shared_unref(sh);
+}
+
 static void conn_new(sfm_worker *w, int fd, enum sfm_listener kind, const struct sockaddr_storage *ss)
 {
     struct conn *c = calloc(1, sizeof(*c));
@@ -536,6 +564,10 @@ static void conn_new(sfm_worker *w, int fd, enum sfm_listener kind, const struct
     format_addr(ss, c->addr);
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* A reload finished while this worker was busy: its connections from
+     * now on use the new contexts. */
+    if (atomic_load(&w->next_tls))
+        switch_tls(w);
     if (sfm_tls_conn_init(&c->tls, w->tls[kind], fd) < 0) {
         close(fd);
         free(c);
@@ -681,34 +713,6 @@ static void run_pending(sfm_worker *w)
         }
         conn_step(c);
     }
-}
-
-/*
- * Puts the contexts of a new TLS state (a reload) in force for connections
- * accepted from now on. Connections in flight keep the contexts they were
- * accepted with: each holds a reference, so the old ones go with the last
- * of them. If the new contexts cannot be built the old ones stay.
- */
-static void switch_tls(sfm_worker *w)
-{
-    sfm_tls_shared *sh = atomic_exchange(&w->next_tls, NULL);
-    if (!sh)
-        return;
-    sfm_tls_ctx *next[2] = {NULL, NULL};
-    char err[SFM_TLS_ERR_LEN];
-    for (int l = 0; l < 2; l++) {
-        if (sfm_tls_ctx_new(&next[l], sh, (enum sfm_listener)l, err) < 0) {
-            sfm_log(SFM_LOG_ERROR, "reload_failed", "worker %d keeps its TLS contexts: %s", w->id, err);
-            sfm_tls_ctx_unref(next[0]);
-            sfm_tls_shared_unref(sh);
-            return;
-        }
-    }
-    for (int l = 0; l < 2; l++) {
-        sfm_tls_ctx_unref(w->tls[l]);
-        w->tls[l] = next[l];
-    }
-    sfm_tls_shared_unref(sh);
 }
 
 static void *worker_main(void *arg)

@@ -18,8 +18,11 @@ import os
 import re
 import shutil
 import socket
+import sys
 import tempfile
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest tests/e2e/test_history.py`
 
 from sfmtls_e2e import (CA_BIN, Cert, Server, ServerTestCase, admin, curl, issue_client, poll_until, run,
                         tls_context, wait_for_eof)

@@ -19,13 +19,11 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import ssl
 import sys
-import tempfile
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest tests/e2e/test_reload.py`
@@ -205,6 +203,9 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
         crl_args = (os.path.join(cls.crlca, "intermediate.pem"), os.path.join(cls.crlca, "intermediate.key"))
         cls.crl_empty = make_crl(os.path.join(pki, "crl-empty"), *crl_args, [])
         cls.crl_revoking = make_crl(os.path.join(pki, "crl-revoking"), *crl_args, [cls.crl_victim.crt])
+        # Stale one second from now: wolfSSL would take it as no CRL at all.
+        cls.crl_stale = make_crl(os.path.join(pki, "crl-stale"), *crl_args, [], "-crlsec", "1")
+        cls.crl_stale_from = time.time() + 1.5
 
         cls.fx_dir = os.path.join(pki, "fixture")
         os.makedirs(cls.fx_dir)
@@ -329,9 +330,12 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
         for label, path, text, needle in (
                 ("garbage --trust", self.trust, "this is not a certificate\n", "--trust " + self.trust),
                 ("missing --trust", self.trust, None, "--trust " + self.trust),
-                ("garbage --crl", self.crl, "this is not a CRL\n", self.crl),
-                ("missing --crl", self.crl, None, "--crl " + self.crl)):
+                ("garbage --crl", self.crl, "this is not a CRL\n", "--crl " + self.crl),
+                ("missing --crl", self.crl, None, "--crl " + self.crl),
+                ("stale --crl", self.crl, read(self.crl_stale), "--crl " + self.crl + ": its nextUpdate has passed")):
             with self.subTest(label):
+                if label == "stale --crl":
+                    time.sleep(max(0.0, self.crl_stale_from - time.time()))
                 if text is None:
                     os.remove(path)
                 else:
