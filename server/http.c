@@ -72,8 +72,14 @@ static int is_get(const sfm_request *req)
 
 static void method_not_allowed(const sfm_request *req, sfm_response *resp)
 {
-    char msg[128];
-    snprintf(msg, sizeof(msg), "HTTP Method '%.32s' not allowed. Allowed are GET,HEAD", req->method);
+    /* The method is quoted back: only its token characters (RFC 9110), so
+     * that the message stays valid JSON text. */
+    char method[33], msg[128];
+    size_t n = 0;
+    for (const char *m = req->method; *m && n < sizeof(method) - 1; m++)
+        method[n++] = (*m > 0x20 && *m < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", *m)) ? *m : '?';
+    method[n] = '\0';
+    snprintf(msg, sizeof(msg), "HTTP Method '%s' not allowed. Allowed are GET,HEAD", method);
     sfm_api_rest_error(resp, 405, "METHOD_NOT_ALLOWED", msg);
     sfm_response_header(resp, "Allow", "GET, HEAD");
 }

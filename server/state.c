@@ -494,7 +494,13 @@ static int change_copy(struct user_change *dst, const sfm_store_user *u)
         if (!dst->permsets)
             return -ENOMEM;
         for (size_t i = 0; i < u->n_permsets; i++) {
-            if (!(dst->permsets[i] = strdup(u->permsets[i])))
+            /* A set named twice is assigned once, as in the fixture. */
+            size_t k = 0;
+            while (k < dst->n_permsets && strcmp(dst->permsets[k], u->permsets[i]) != 0)
+                k++;
+            if (k < dst->n_permsets)
+                continue;
+            if (!(dst->permsets[dst->n_permsets] = strdup(u->permsets[i])))
                 return -ENOMEM;
             dst->n_permsets++;
         }
@@ -892,7 +898,9 @@ int sfm_state_patch_user(sfm_state *st, const char *username, const sfm_user_pat
         goto out;
     }
     st->changes = grown;
-    prev = NULL; /* moved by realloc */
+    prev = NULL;                                        /* moved by realloc */
+    su.permsets = (const char *const *)merged.permsets; /* without repeats */
+    su.n_permsets = merged.n_permsets;
     /* Views built with the merged change in place of the previous one. */
     struct user_change saved = slot < st->n_changes ? st->changes[slot] : (struct user_change){0};
     st->changes[slot] = merged;
