@@ -637,6 +637,11 @@ class UserTests(AdminAsserts, ServerTestCase):
         self.assertEqual(st, 200, patched)
         self.assertEqual(self.user("mtls@acme.test")["permissions"],
                          ["ApiEnabled", "ApiUserOnly", "EnforceMutualAuthentication"])
+        # A set named twice is assigned once.
+        st, _, patched = self.call("PATCH", f"{USERS}/mtls@acme.test",
+                                   {"permissionSets": ["Enforce_mTLS", "Enforce_mTLS"]})
+        self.assertEqual(st, 200, patched)
+        self.assertEqual(patched["permissionSets"], ["Enforce_mTLS"])
 
     def test_patch_profile(self):
         st, _, patched = self.call("PATCH", f"{USERS}/mtls@acme.test", {"profile": "System Administrator"})
