@@ -1,4 +1,5 @@
 #include "org.h"
+#include "jsonlines.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +17,7 @@
 /** Largest certificate file read: the upload limit (SPEC section 6). */
 #define SFM_ORG_MAX_PEM (1024u * 1024)
 /** Longest JSON path in a message; a longer one is cut and shows no line. */
-#define SFM_ORG_MAX_PATH 1024
+#define SFM_ORG_MAX_PATH SFM_JSONLINES_MAX_PATH
 /** Longest message text after the path. */
 #define SFM_ORG_MAX_MSG 1024
 /** Longest quoted value in a message, quotes included; longer values end in "...". */
@@ -115,12 +116,10 @@ static size_t table_size(size_t n)
     return cap;
 }
 
-/* A string builder: grows on the heap, or fills a caller's fixed buffer and stops there. Either way
- * `cut` records that something did not fit (the fixed buffer is full, or memory ran out). */
+/* Text in a caller's fixed buffer, always NUL-terminated; `cut` records that something did not fit. */
 struct sbuf {
     char *p;
     size_t len, cap;
-    int fixed;
     int cut;
 };
 
@@ -129,124 +128,18 @@ static void sb_add(struct sbuf *b, const char *s, size_t n)
     if (b->cut)
         return;
     if (b->len + n + 1 > b->cap) {
-        if (b->fixed) {
-            size_t room = b->cap - b->len - 1;
-            memcpy(b->p + b->len, s, room);
-            b->len += room;
-            b->p[b->len] = '\0';
-            b->cut = 1;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->cut = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
+        n = b->cap - b->len - 1;
+        b->cut = 1;
     }
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
 }
 
-static void sb_truncate(struct sbuf *b, size_t len)
-{
-    if (b->p && len <= b->len) {
-        b->len = len;
-        b->p[len] = '\0';
-    }
-}
-
-/* A byte of a JSON string, escaped as JSON does it where needed ('"', '\\' and control characters). */
-static void sb_add_escaped(struct sbuf *b, unsigned char c)
-{
-    if (c == '"' || c == '\\') {
-        char esc[2] = {'\\', (char)c};
-        sb_add(b, esc, 2);
-    } else if (c < 0x20 || c == 0x7f) {
-        char esc[8];
-        int k = snprintf(esc, sizeof(esc), "\\u%04x", c);
-        sb_add(b, esc, (size_t)k);
-    } else {
-        char ch = (char)c;
-        sb_add(b, &ch, 1);
-    }
-}
-
-/* A letter or '_', then letters, digits and '_' (and at least one character). */
-static int is_identifier(const char *s, size_t n)
-{
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-        if (!alpha && !(i > 0 && c >= '0' && c <= '9'))
-            return 0;
-    }
-    return 1;
-}
-
-/* One object key of a JSON path: ".key" for an identifier, else ["key"] (JSON escapes). The line
- * scanner and the checks both spell paths with this, so their paths compare equal. */
-static void sb_add_key(struct sbuf *b, const char *key, size_t n)
-{
-    if (is_identifier(key, n)) {
-        sb_add(b, ".", 1);
-        sb_add(b, key, n);
-        return;
-    }
-    sb_add(b, "[\"", 2);
-    for (size_t i = 0; i < n; i++)
-        sb_add_escaped(b, (unsigned char)key[i]);
-    sb_add(b, "\"]", 2);
-}
-
-static void path_key(char out[SFM_ORG_MAX_PATH], const char *parent, const char *key)
-{
-    struct sbuf b = {out, 0, SFM_ORG_MAX_PATH, 1, 0};
-    out[0] = '\0';
-    sb_add(&b, parent, strlen(parent));
-    sb_add_key(&b, key, strlen(key));
-}
-
-/* Called for every element of every list, so without snprintf. */
-static void path_index(char out[SFM_ORG_MAX_PATH], const char *parent, size_t i)
-{
-    struct sbuf b = {out, 0, SFM_ORG_MAX_PATH, 1, 0};
-    char seg[32];
-    size_t k = sizeof(seg);
-    seg[--k] = ']';
-    do {
-        seg[--k] = (char)('0' + i % 10);
-        i /= 10;
-    } while (i);
-    seg[--k] = '[';
-    out[0] = '\0';
-    sb_add(&b, parent, strlen(parent));
-    sb_add(&b, seg + k, sizeof(seg) - k);
-}
-
 /* `s` in double quotes for a message, escaped, and cut with "..." when long. Returns `out`. */
 static const char *quote(char out[SFM_ORG_MAX_QUOTE], const char *s)
 {
-    struct sbuf b = {out, 0, SFM_ORG_MAX_QUOTE, 1, 0};
-    out[0] = '\0';
-    sb_add(&b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        /* Cut only before the first byte of a UTF-8 sequence, never inside one. */
-        if ((*p & 0xc0) != 0x80 && b.len > SFM_ORG_MAX_QUOTE - 16) {
-            sb_add(&b, "...", 3);
-            break;
-        }
-        sb_add_escaped(&b, *p);
-    }
-    sb_add(&b, "\"", 1);
-    return out;
+    return sfm_jsonlines_quote(out, SFM_ORG_MAX_QUOTE, s);
 }
 
 /* A string -> index table (open addressing, at most half full; sized once for n keys). Keys are
@@ -393,20 +286,6 @@ out:
 
 /* ---- the loader: error report and line numbers ------------------------------------------- */
 
-/* Where each JSON value starts: JSON path -> line, filled by one scan of the file's text. */
-struct line_entry {
-    uint64_t hash;
-    size_t off; /* of the path in `arena` */
-    int line;   /* 0: empty slot */
-};
-
-struct line_index {
-    struct line_entry *slots;
-    size_t cap, n;
-    struct sbuf arena; /* the paths, each NUL-terminated */
-    int built;
-};
-
 struct loader {
     const char *file; /* the fixture path, as given */
     char *text;       /* its contents */
@@ -415,7 +294,8 @@ struct loader {
     char *err;
     size_t err_len, err_used;
     size_t n_errors, n_dropped;
-    struct line_index lines;
+    sfm_jsonlines *lines; /* where each value starts; built by line_of() on first use */
+    int lines_built;
     sfm_org *org;
     int oom;
     size_t warn_cap;
@@ -433,277 +313,17 @@ static char *xstrdup(struct loader *ld, const char *s)
     return d;
 }
 
-static void line_index_free(struct line_index *x)
-{
-    free(x->slots);
-    free(x->arena.p);
-    memset(x, 0, sizeof(*x));
-}
-
-static int line_index_grow(struct line_index *x)
-{
-    size_t cap = x->cap ? x->cap * 2 : 1024;
-    struct line_entry *slots = calloc(cap, sizeof(*slots));
-    if (!slots)
-        return -ENOMEM;
-    for (size_t i = 0; i < x->cap; i++) {
-        if (!x->slots[i].line)
-            continue;
-        size_t k = x->slots[i].hash & (cap - 1);
-        while (slots[k].line)
-            k = (k + 1) & (cap - 1);
-        slots[k] = x->slots[i];
-    }
-    free(x->slots);
-    x->slots = slots;
-    x->cap = cap;
-    return 0;
-}
-
-/* Records that the value at `path` (NUL-terminated, `len` bytes) starts on `line`. */
-static int line_index_put(struct line_index *x, const char *path, size_t len, int line)
-{
-    if (len >= SFM_ORG_MAX_PATH - 1)
-        return 0; /* path_key()/path_index() cut such paths: they would never be looked up */
-    if ((x->n + 1) * 2 > x->cap && line_index_grow(x) < 0)
-        return -ENOMEM;
-    uint64_t h = hash_bytes(path, len, 0);
-    size_t mask = x->cap - 1, k = h & mask;
-    for (; x->slots[k].line; k = (k + 1) & mask) {
-        if (x->slots[k].hash == h && strcmp(x->arena.p + x->slots[k].off, path) == 0)
-            return 0;
-    }
-    size_t off = x->arena.len;
-    sb_add(&x->arena, path, len);
-    sb_add(&x->arena, "", 1); /* the path's own terminator: the next one starts after it */
-    if (x->arena.cut)
-        return -ENOMEM;
-    x->slots[k] = (struct line_entry){h, off, line};
-    x->n++;
-    return 0;
-}
-
-static void scan_ws(const char *t, size_t n, size_t *i, int *line)
-{
-    while (*i < n && (t[*i] == ' ' || t[*i] == '\t' || t[*i] == '\r' || t[*i] == '\n')) {
-        if (t[*i] == '\n')
-            (*line)++;
-        (*i)++;
-    }
-}
-
-/* Skips a string, number or literal. */
-static void scan_scalar(const char *t, size_t n, size_t *i)
-{
-    if (*i < n && t[*i] == '"') {
-        for ((*i)++; *i < n && t[*i] != '"'; (*i)++) {
-            if (t[*i] == '\\')
-                (*i)++;
-        }
-        if (*i < n)
-            (*i)++;
-        return;
-    }
-    while (*i < n && t[*i] != ',' && t[*i] != ']' && t[*i] != '}' && t[*i] != ' ' && t[*i] != '\t' &&
-           t[*i] != '\r' && t[*i] != '\n')
-        (*i)++;
-}
-
-static int hex4(const char *t, size_t n, size_t i, unsigned *out)
-{
-    unsigned v = 0;
-    if (i + 4 > n)
-        return -1;
-    for (size_t k = i; k < i + 4; k++) {
-        char c = t[k];
-        unsigned d;
-        if (c >= '0' && c <= '9')
-            d = (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            d = (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            d = (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-        v = v * 16 + d;
-    }
-    *out = v;
-    return 0;
-}
-
-static void sb_add_utf8(struct sbuf *b, unsigned cp)
-{
-    char u[4];
-    size_t k;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        k = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xc0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3f));
-        k = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xe0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[2] = (char)(0x80 | (cp & 0x3f));
-        k = 3;
-    } else {
-        u[0] = (char)(0xf0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[3] = (char)(0x80 | (cp & 0x3f));
-        k = 4;
-    }
-    sb_add(b, u, k);
-}
-
-/* Decodes the JSON string at t[*i] (its opening quote) into `out`, as jansson decodes it. */
-static int scan_string(const char *t, size_t n, size_t *i, struct sbuf *out)
-{
-    sb_truncate(out, 0);
-    if (*i >= n || t[*i] != '"')
-        return -1;
-    size_t k = *i + 1;
-    while (k < n && t[k] != '"') {
-        if (t[k] != '\\') {
-            sb_add(out, &t[k], 1);
-            k++;
-            continue;
-        }
-        if (k + 1 >= n)
-            return -1;
-        char c = t[k + 1];
-        k += 2;
-        static const char k_from[] = "\"\\/bfnrt", k_to[] = "\"\\/\b\f\n\r\t";
-        const char *e = c ? strchr(k_from, c) : NULL;
-        if (e) {
-            sb_add(out, &k_to[e - k_from], 1);
-            continue;
-        }
-        unsigned cp, lo;
-        if (c != 'u' || hex4(t, n, k, &cp) < 0)
-            return -1;
-        k += 4;
-        if (cp >= 0xd800 && cp < 0xdc00 && k + 6 <= n && t[k] == '\\' && t[k + 1] == 'u' &&
-            hex4(t, n, k + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            k += 6;
-        }
-        sb_add_utf8(out, cp);
-    }
-    if (k >= n || out->cut)
-        return -1;
-    *i = k + 1;
-    return 0;
-}
-
-/* At a member's key: decodes it, steps over the ':' and appends the key to `path`. */
-static int scan_member(const char *t, size_t n, size_t *i, int *line, struct sbuf *key, struct sbuf *path)
-{
-    scan_ws(t, n, i, line);
-    if (scan_string(t, n, i, key) < 0)
-        return -1;
-    scan_ws(t, n, i, line);
-    if (*i >= n || t[*i] != ':')
-        return -1;
-    (*i)++;
-    sb_add_key(path, key->p ? key->p : "", key->len);
-    return path->cut ? -1 : 0;
-}
-
-struct scan_frame {
-    char close; /* '}' or ']' */
-    size_t index;
-    size_t base; /* length of the container's own path */
-};
-
-/*
- * One pass over the fixture's text (which jansson accepted) recording the line where each value
- * starts, keyed by its JSON path. The stack holds the open containers; `path` is the path of the
- * value being read. Stops quietly on anything unexpected: lines are decoration.
- */
-static void scan_lines(struct loader *ld)
-{
-    const char *t = ld->text;
-    size_t n = ld->text_len, i = 0, depth = 0, cap = 0;
-    int line = 1, want_value = 1;
-    struct scan_frame *st = NULL;
-    struct sbuf path = {0}, key = {0};
-    sb_add(&path, "$", 1);
-    while (!path.cut) {
-        scan_ws(t, n, &i, &line);
-        if (i >= n)
-            break;
-        if (want_value) {
-            if (line_index_put(&ld->lines, path.p, path.len, line) < 0)
-                break;
-            char c = t[i];
-            if (c != '{' && c != '[') {
-                scan_scalar(t, n, &i);
-                want_value = 0;
-                continue;
-            }
-            if (depth == cap) {
-                size_t ncap = cap ? cap * 2 : 16;
-                struct scan_frame *p = realloc(st, ncap * sizeof(*st));
-                if (!p)
-                    break;
-                st = p;
-                cap = ncap;
-            }
-            st[depth++] = (struct scan_frame){c == '{' ? '}' : ']', 0, path.len};
-            i++;
-            scan_ws(t, n, &i, &line);
-            if (i < n && t[i] == st[depth - 1].close) {
-                i++;
-                depth--;
-                want_value = 0;
-            } else if (c == '[') {
-                sb_add(&path, "[0]", 3);
-            } else if (scan_member(t, n, &i, &line, &key, &path) < 0) {
-                break;
-            }
-            continue;
-        }
-        if (depth == 0)
-            break;
-        struct scan_frame *f = &st[depth - 1];
-        sb_truncate(&path, f->base);
-        if (t[i++] != ',') {
-            depth--; /* the container ends: it is the value just read, in its parent */
-            continue;
-        }
-        if (f->close == ']') {
-            char seg[32];
-            int k = snprintf(seg, sizeof(seg), "[%zu]", ++f->index);
-            sb_add(&path, seg, (size_t)k);
-        } else if (scan_member(t, n, &i, &line, &key, &path) < 0) {
-            break;
-        }
-        want_value = 1;
-    }
-    free(st);
-    free(path.p);
-    free(key.p);
-}
-
-/* The line where the value at `path` starts, or 0 when unknown. Scans the file on first use. */
+/* The line where the value at `path` starts, or 0 when unknown. Scans the file on first use: a
+ * fixture without problems is never scanned. Lines are decoration, so a scan that runs out of memory
+ * only leaves them out. */
 static int line_of(struct loader *ld, const char *path)
 {
-    struct line_index *x = &ld->lines;
-    if (!x->built) {
-        x->built = 1;
-        scan_lines(ld);
+    if (!ld->lines_built) {
+        ld->lines_built = 1;
+        if (sfm_jsonlines_build(&ld->lines, ld->text, ld->text_len) < 0)
+            ld->lines = NULL;
     }
-    if (!x->cap)
-        return 0;
-    uint64_t h = hash_bytes(path, strlen(path), 0);
-    size_t mask = x->cap - 1;
-    for (size_t k = h & mask; x->slots[k].line; k = (k + 1) & mask) {
-        if (x->slots[k].hash == h && strcmp(x->arena.p + x->slots[k].off, path) == 0)
-            return x->slots[k].line;
-    }
-    return 0;
+    return sfm_jsonlines_line(ld->lines, path);
 }
 
 /* Appends one line to the caller's error buffer, keeping room for the final "N more" line. */
@@ -825,13 +445,13 @@ static int check_object(struct loader *ld, const json_t *obj, const char *path, 
             if (type_ok(val, fields[i].type)) {
                 v[i] = val;
             } else {
-                path_key(p, path, key);
+                sfm_jsonlines_path_key(p, path, key);
                 report(ld, REPORT_ERROR, p, "%s", type_want(fields[i].type));
             }
             continue;
         }
         /* A typo must not be ignored: say which key was probably meant, or which keys exist. */
-        path_key(p, path, key);
+        sfm_jsonlines_path_key(p, path, key);
         size_t near = 0;
         while (near < n && !str_eq(fields[near].key, key, 1))
             near++;
@@ -840,7 +460,7 @@ static int check_object(struct loader *ld, const json_t *obj, const char *path, 
                    fields[near].key);
         } else {
             char known[512];
-            struct sbuf kb = {known, 0, sizeof(known), 1, 0};
+            struct sbuf kb = {known, 0, sizeof(known), 0};
             known[0] = '\0';
             for (size_t k = 0; k < n; k++) {
                 sb_add(&kb, k ? ", " : "", k ? 2 : 0);
@@ -887,7 +507,7 @@ static void take_id(struct loader *ld, const char *parent, const json_t *v, cons
     if (sfm_sfid_valid(id, prefix) && sfm_sfid_to18(id, out) == 0)
         return;
     char p[SFM_ORG_MAX_PATH];
-    path_key(p, parent, "id");
+    sfm_jsonlines_path_key(p, parent, "id");
     report_bad_id(ld, p, prefix, id);
     out[0] = '\0';
 }
@@ -963,9 +583,9 @@ static void assign_ids(struct loader *ld, const char *list_path, const char *pre
             continue;
         size_t prev = strmap_put(&seen, slots[i].id, i);
         if (prev != SIZE_MAX) {
-            path_index(pi, list_path, i);
-            path_key(p, pi, "id");
-            path_index(other, list_path, prev);
+            sfm_jsonlines_path_index(pi, list_path, i);
+            sfm_jsonlines_path_key(p, pi, "id");
+            sfm_jsonlines_path_index(other, list_path, prev);
             report(ld, REPORT_ERROR, p, "duplicate id %s (also at %s.id)", quote(q1, slots[i].id), other);
         }
     }
@@ -1051,7 +671,7 @@ static void load_organization(struct loader *ld, const json_t *o)
         org->mutual_authentication = json_is_true(v[O_MUTUAL]);
     if (!v[O_VERSIONS])
         return;
-    path_key(p, path, "apiVersions");
+    sfm_jsonlines_path_key(p, path, "apiVersions");
     size_t n = json_array_size(v[O_VERSIONS]);
     if (n == 0) {
         report(ld, REPORT_ERROR, p, "expected at least one version, such as \"64.0\"");
@@ -1067,7 +687,7 @@ static void load_organization(struct loader *ld, const json_t *o)
         json_t *jv = json_array_get(v[O_VERSIONS], i);
         sfm_api_version *av = &org->versions[org->n_versions];
         char pi[SFM_ORG_MAX_PATH];
-        path_index(pi, p, i);
+        sfm_jsonlines_path_index(pi, p, i);
         int major = json_is_string(jv) ? version_major(json_string_value(jv)) : -1;
         if (major < 0 || sfm_org_version_label(json_string_value(jv), av->label, sizeof(av->label)) != 0) {
             report(ld, REPORT_ERROR, pi, "expected a version such as \"64.0\"");
@@ -1099,7 +719,7 @@ static void load_permissions(struct loader *ld, sfm_perm_holder *h, const json_t
         json_t *e = json_array_get(list, j);
         if (!type_ok(e, F_STRING)) {
             char pj[SFM_ORG_MAX_PATH];
-            path_index(pj, p, j);
+            sfm_jsonlines_path_index(pj, p, j);
             report(ld, REPORT_ERROR, pj, "expected a permission name");
             continue;
         }
@@ -1151,7 +771,7 @@ static void load_holders(struct loader *ld, const json_t *list, int permsets)
         sfm_perm_holder *h = &hs[i];
         json_t *v[H_N] = {NULL}; /* profiles have no label: v[H_LABEL] stays NULL */
         char p[SFM_ORG_MAX_PATH], pk[SFM_ORG_MAX_PATH], first[SFM_ORG_MAX_PATH], q1[SFM_ORG_MAX_QUOTE];
-        path_index(p, lp, i);
+        sfm_jsonlines_path_index(p, lp, i);
         slots[i].id = h->id;
         if (!check_object(ld, json_array_get(list, i), p, k_holder_fields, permsets ? H_N : H_N - 1, v))
             continue;
@@ -1161,8 +781,8 @@ static void load_holders(struct loader *ld, const json_t *list, int permsets)
                 break;
             size_t prev = strmap_put(names, h->name, i);
             if (prev != SIZE_MAX) {
-                path_key(pk, p, "name");
-                path_index(first, lp, prev);
+                sfm_jsonlines_path_key(pk, p, "name");
+                sfm_jsonlines_path_index(first, lp, prev);
                 report(ld, REPORT_ERROR, pk, "duplicate %s name %s (first at %s)", what, quote(q1, h->name),
                        first);
             } else {
@@ -1171,7 +791,7 @@ static void load_holders(struct loader *ld, const json_t *list, int permsets)
             h->label = xstrdup(ld, v[H_LABEL] ? json_string_value(v[H_LABEL]) : h->name);
         }
         if (v[H_PERMISSIONS]) {
-            path_key(pk, p, "permissions");
+            sfm_jsonlines_path_key(pk, p, "permissions");
             load_permissions(ld, h, v[H_PERMISSIONS], pk);
         }
         if (v[H_ID])
@@ -1227,14 +847,14 @@ static void load_user_permsets(struct loader *ld, sfm_fx_user *u, size_t user, c
     for (size_t j = 0; j < n; j++) {
         json_t *e = json_array_get(list, j);
         if (!type_ok(e, F_STRING)) {
-            path_index(pj, p, j);
+            sfm_jsonlines_path_index(pj, p, j);
             report(ld, REPORT_ERROR, pj, "expected a permission set name");
             continue;
         }
         size_t k = strmap_find(&ld->permset_names, json_string_value(e));
         if (k == SIZE_MAX) {
             if (ld->permsets_usable) {
-                path_index(pj, p, j);
+                sfm_jsonlines_path_index(pj, p, j);
                 report(ld, REPORT_ERROR, pj, "unknown permission set %s", quote(q1, json_string_value(e)));
             }
             continue;
@@ -1266,7 +886,7 @@ static void load_users(struct loader *ld, const json_t *list)
         sfm_fx_user *u = &org->users[i];
         json_t *v[U_N];
         char p[SFM_ORG_MAX_PATH], pk[SFM_ORG_MAX_PATH], first[SFM_ORG_MAX_PATH], q1[SFM_ORG_MAX_QUOTE];
-        path_index(p, "$.users", i);
+        sfm_jsonlines_path_index(p, "$.users", i);
         slots[i].id = u->id;
         u->active = 1;
         if (!check_object(ld, json_array_get(list, i), p, k_user_fields, U_N, v))
@@ -1277,8 +897,8 @@ static void load_users(struct loader *ld, const json_t *list)
                 break;
             size_t prev = user_slot_put(org, i);
             if (prev != SIZE_MAX) {
-                path_key(pk, p, "username");
-                path_index(first, "$.users", prev);
+                sfm_jsonlines_path_key(pk, p, "username");
+                sfm_jsonlines_path_index(first, "$.users", prev);
                 report(ld, REPORT_ERROR, pk, "duplicate username %s (usernames ignore case; first at %s)",
                        quote(q1, u->username), first);
             } else {
@@ -1296,13 +916,13 @@ static void load_users(struct loader *ld, const json_t *list)
             if (k != SIZE_MAX) {
                 u->profile = k;
             } else if (ld->profiles_usable) {
-                path_key(pk, p, "profile");
+                sfm_jsonlines_path_key(pk, p, "profile");
                 report(ld, REPORT_ERROR, pk, "unknown profile %s",
                        quote(q1, json_string_value(v[U_PROFILE])));
             }
         }
         if (v[U_PERMSETS]) {
-            path_key(pk, p, "permissionSets");
+            sfm_jsonlines_path_key(pk, p, "permissionSets");
             load_user_permsets(ld, u, i, v[U_PERMSETS], pk, stamp);
         }
         if (v[U_ID])
@@ -1342,15 +962,15 @@ static void load_apps(struct loader *ld, const json_t *list)
         sfm_connected_app *a = &org->apps[i];
         json_t *v[A_N];
         char p[SFM_ORG_MAX_PATH], pk[SFM_ORG_MAX_PATH], first[SFM_ORG_MAX_PATH], q1[SFM_ORG_MAX_QUOTE];
-        path_index(p, "$.connectedApps", i);
+        sfm_jsonlines_path_index(p, "$.connectedApps", i);
         if (!check_object(ld, json_array_get(list, i), p, k_app_fields, A_N, v))
             continue;
         if (v[A_NAME]) {
             a->name = xstrdup(ld, json_string_value(v[A_NAME]));
             size_t prev = a->name ? strmap_put(&names, a->name, i) : SIZE_MAX;
             if (prev != SIZE_MAX) {
-                path_key(pk, p, "name");
-                path_index(first, "$.connectedApps", prev);
+                sfm_jsonlines_path_key(pk, p, "name");
+                sfm_jsonlines_path_index(first, "$.connectedApps", prev);
                 report(ld, REPORT_ERROR, pk, "duplicate connected app name %s (first at %s)",
                        quote(q1, a->name), first);
             }
@@ -1359,8 +979,8 @@ static void load_apps(struct loader *ld, const json_t *list)
             a->consumer_key = xstrdup(ld, json_string_value(v[A_KEY]));
             size_t prev = a->consumer_key ? strmap_put(&keys, a->consumer_key, i) : SIZE_MAX;
             if (prev != SIZE_MAX) {
-                path_key(pk, p, "consumerKey");
-                path_index(first, "$.connectedApps", prev);
+                sfm_jsonlines_path_key(pk, p, "consumerKey");
+                sfm_jsonlines_path_index(first, "$.connectedApps", prev);
                 report(ld, REPORT_ERROR, pk, "duplicate consumerKey %s (first at %s)",
                        quote(q1, a->consumer_key), first);
             }
@@ -1370,7 +990,7 @@ static void load_apps(struct loader *ld, const json_t *list)
         if (v[A_CALLBACK])
             a->callback_url = xstrdup(ld, json_string_value(v[A_CALLBACK]));
         if (v[A_CERT]) {
-            path_key(pk, p, "certificate");
+            sfm_jsonlines_path_key(pk, p, "certificate");
             load_pem(ld, pk, json_string_value(v[A_CERT]), &a->certificate_file, &a->certificate_pem,
                      &a->certificate_len);
         }
@@ -1379,7 +999,7 @@ static void load_apps(struct loader *ld, const json_t *list)
             if (u >= 0) {
                 a->run_as = xstrdup(ld, org->users[u].username); /* the fixture's spelling */
             } else if (ld->users_usable) {
-                path_key(pk, p, "runAs");
+                sfm_jsonlines_path_key(pk, p, "runAs");
                 report(ld, REPORT_ERROR, pk, "runAs names no user of the fixture: %s",
                        quote(q1, json_string_value(v[A_RUN_AS])));
             }
@@ -1442,11 +1062,11 @@ static void load_certs(struct loader *ld, const json_t *list)
         json_t *v[C_N], *cn[1];
         const json_t *e = json_array_get(list, i);
         char p[SFM_ORG_MAX_PATH], pk[SFM_ORG_MAX_PATH], first[SFM_ORG_MAX_PATH], q1[SFM_ORG_MAX_QUOTE];
-        path_index(p, "$.mutualAuthCertificates", i);
+        sfm_jsonlines_path_index(p, "$.mutualAuthCertificates", i);
         if (!check_object(ld, e, p, k_cert_fields, C_N, v))
             continue;
         if (v[C_LABEL]) {
-            path_key(pk, p, "label");
+            sfm_jsonlines_path_key(pk, p, "label");
             c->label = xstrdup(ld, json_string_value(v[C_LABEL]));
             size_t prev = SIZE_MAX;
             if (!c->label)
@@ -1456,7 +1076,7 @@ static void load_certs(struct loader *ld, const json_t *list)
             else
                 prev = strmap_put(&labels, c->label, i);
             if (prev != SIZE_MAX) {
-                path_index(first, "$.mutualAuthCertificates", prev);
+                sfm_jsonlines_path_index(first, "$.mutualAuthCertificates", prev);
                 report(ld, REPORT_ERROR, pk, "duplicate certificate label %s (first at %s)",
                        quote(q1, c->label), first);
             }
@@ -1470,15 +1090,15 @@ static void load_certs(struct loader *ld, const json_t *list)
             continue;
         }
         if (v[C_FILE]) {
-            path_key(pk, p, "file");
+            sfm_jsonlines_path_key(pk, p, "file");
             load_pem(ld, pk, json_string_value(v[C_FILE]), &c->file, &c->pem, &c->pem_len);
         }
         if (v[C_ISSUE]) {
-            path_key(pk, p, "issue");
+            sfm_jsonlines_path_key(pk, p, "issue");
             if (!check_object(ld, v[C_ISSUE], pk, k_issue_fields, 1, cn) || !cn[0])
                 continue;
             char pc[SFM_ORG_MAX_PATH];
-            path_key(pc, pk, "cn");
+            sfm_jsonlines_path_key(pc, pk, "cn");
             const char *s = json_string_value(cn[0]);
             if (!cn_ok(s)) {
                 report(ld, REPORT_ERROR, pc,
@@ -1488,7 +1108,7 @@ static void load_certs(struct loader *ld, const json_t *list)
             c->issue_cn = xstrdup(ld, s);
             size_t prev = c->issue_cn ? strmap_put(&cns, c->issue_cn, i) : SIZE_MAX;
             if (prev != SIZE_MAX) {
-                path_index(first, "$.mutualAuthCertificates", prev);
+                sfm_jsonlines_path_index(first, "$.mutualAuthCertificates", prev);
                 report(ld, REPORT_ERROR, pc,
                        "duplicate cn %s (first at %s.issue.cn): both would issue into the same files",
                        quote(q1, s), first);
@@ -1508,9 +1128,9 @@ static void check_records(struct loader *ld, const json_t *records)
     json_object_foreach((json_t *)records, type, list)
     {
         char p[SFM_ORG_MAX_PATH], pi[SFM_ORG_MAX_PATH], pf[SFM_ORG_MAX_PATH];
-        path_key(p, "$.records", type);
+        sfm_jsonlines_path_key(p, "$.records", type);
         char first = type[0];
-        if (!is_identifier(type, strlen(type)) || first == '_') {
+        if (!sfm_jsonlines_is_identifier(type, strlen(type)) || first == '_') {
             report(ld, REPORT_ERROR, p, "not an sObject type name (a letter, then letters, digits or _)");
             continue;
         }
@@ -1521,7 +1141,7 @@ static void check_records(struct loader *ld, const json_t *records)
         for (size_t i = 0; i < json_array_size(list); i++) {
             json_t *r = json_array_get(list, i);
             if (!json_is_object(r)) {
-                path_index(pi, p, i);
+                sfm_jsonlines_path_index(pi, p, i);
                 report(ld, REPORT_ERROR, pi, "expected an object (a record)");
                 continue;
             }
@@ -1529,8 +1149,8 @@ static void check_records(struct loader *ld, const json_t *records)
             {
                 if (!json_is_object(fv) && !json_is_array(fv))
                     continue;
-                path_index(pi, p, i);
-                path_key(pf, pi, field);
+                sfm_jsonlines_path_index(pi, p, i);
+                sfm_jsonlines_path_key(pf, pi, field);
                 report(ld, REPORT_ERROR, pf, "expected a string, number, boolean or null");
             }
         }
@@ -1548,7 +1168,7 @@ static void warn_users(struct loader *ld)
             bits |= org->permsets[u->permsets[k]].bits;
         if ((bits & SFM_PERM_ENFORCE_MUTUAL_AUTHENTICATION) && !(bits & SFM_PERM_API_USER_ONLY)) {
             char p[SFM_ORG_MAX_PATH], q1[SFM_ORG_MAX_QUOTE];
-            path_index(p, "$.users", i);
+            sfm_jsonlines_path_index(p, "$.users", i);
             report(ld, REPORT_WARNING, p,
                    "user %s has EnforceMutualAuthentication without ApiUserOnly (Salesforce assigns it to "
                    "API-only "
@@ -1665,7 +1285,7 @@ out:
     sfm_org_unref(ld.org);
     strmap_free(&ld.profile_names);
     strmap_free(&ld.permset_names);
-    line_index_free(&ld.lines);
+    sfm_jsonlines_free(ld.lines);
     free(ld.dir);
     free(ld.text);
     return rc;
