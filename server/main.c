@@ -310,17 +310,29 @@ static int admin_token(const sfm_config *cfg, char **out, char err[SFM_PKI_ERR_L
     }
     for (size_t i = 0; i < sizeof(raw); i++)
         snprintf(tok + 2 * i, 3, "%02x", raw[i]);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    /* Written aside and renamed into place, so that a crash never leaves a
+     * partial token behind. */
+    char tmp[PATH_LEN + 8];
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     size_t len = 2 * sizeof(raw);
     tok[len] = '\n';
-    if (fd < 0 || write(fd, tok, len + 1) != (ssize_t)(len + 1) || fsync(fd) != 0) {
-        snprintf(err, SFM_PKI_ERR_LEN, "%.200s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    int ok_write = fd >= 0 && write(fd, tok, len + 1) == (ssize_t)(len + 1) && fsync(fd) == 0;
+    int e = errno;
+    if (fd >= 0 && close(fd) != 0 && ok_write) {
+        ok_write = 0;
+        e = errno;
+    }
+    if (ok_write && rename(tmp, path) != 0) {
+        ok_write = 0;
+        e = errno;
+    }
+    if (!ok_write) {
+        snprintf(err, SFM_PKI_ERR_LEN, "%.200s: %s", path, strerror(e));
+        (void)unlink(tmp);
         free(tok);
         return -EIO;
     }
-    close(fd);
     tok[len] = '\0';
     sfm_log(SFM_LOG_INFO, "admin_token_created",
             "%s (mode 0600): send it as \"Authorization: Bearer <token>\"", path);
