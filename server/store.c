@@ -556,16 +556,22 @@ typedef struct cert_row {
     int64_t created_ms;
 } cert_row;
 
-int sfm_store_certs_each(sfm_store *st, int (*fn)(void *arg, const sfm_store_cert *c), void *arg)
+/*
+ * Runs statement `id` and copies each of its rows out with `copy` into a
+ * growing array of `size`-byte rows (*rows, *n; the caller frees them, also
+ * on failure), all under the store's mutex. Callers then walk their copy
+ * without the mutex, so that their callback may call the store (delete a
+ * row, say). `copy` returns 0 or -ENOMEM.
+ */
+static int collect_rows(sfm_store *st, enum stmt_id id, const char *what, size_t size,
+                        int (*copy)(sqlite3_stmt *s, void *row), void **rows, size_t *n)
 {
-    /* Rows are copied out first, so that `fn` may call the store (delete one, say). */
-    cert_row *rows = NULL;
-    size_t n = 0, cap = 0;
-    int oom = 0;
+    size_t cap = 0;
     int rc = 0;
-
+    *rows = NULL;
+    *n = 0;
     pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s = stmt(st, S_CERTS_EACH);
+    sqlite3_stmt *s = stmt(st, id);
     if (!s)
         rc = -EIO;
     while (rc == 0) {
@@ -573,35 +579,49 @@ int sfm_store_certs_each(sfm_store *st, int (*fn)(void *arg, const sfm_store_cer
         if (step == SQLITE_DONE)
             break;
         if (step != SQLITE_ROW) {
-            rc = store_fail(st, step, "read certificates");
+            rc = store_fail(st, step, what);
             break;
         }
-        if (n == cap) {
+        if (*n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
-            cert_row *nr = realloc(rows, ncap * sizeof(*rows));
+            void *nr = realloc(*rows, ncap * size);
             if (!nr) {
                 rc = -ENOMEM;
                 break;
             }
-            rows = nr;
+            *rows = nr;
             cap = ncap;
         }
-        cert_row *r = &rows[n++];
-        memset(r, 0, sizeof(*r));
-        r->fp = column_dup(s, 0, NULL, &oom);
-        int tomb = sqlite3_column_int(s, 4);
-        if (!tomb) {
-            r->label = column_dup(s, 1, NULL, &oom);
-            r->pem = column_dup(s, 2, &r->pem_len, &oom);
-        }
-        r->created_ms = sqlite3_column_int64(s, 3);
-        if (oom || !r->fp)
-            rc = -ENOMEM;
+        void *row = (char *)*rows + *n * size;
+        memset(row, 0, size);
+        (*n)++;
+        rc = copy(s, row);
     }
     if (s)
         sqlite3_reset(s);
     pthread_mutex_unlock(&st->mu);
+    return rc;
+}
 
+static int cert_copy(sqlite3_stmt *s, void *row)
+{
+    cert_row *r = row;
+    int oom = 0;
+    r->fp = column_dup(s, 0, NULL, &oom);
+    if (!sqlite3_column_int(s, 4)) { /* not a tombstone */
+        r->label = column_dup(s, 1, NULL, &oom);
+        r->pem = column_dup(s, 2, &r->pem_len, &oom);
+    }
+    r->created_ms = sqlite3_column_int64(s, 3);
+    return oom || !r->fp ? -ENOMEM : 0;
+}
+
+int sfm_store_certs_each(sfm_store *st, int (*fn)(void *arg, const sfm_store_cert *c), void *arg)
+{
+    void *all = NULL;
+    size_t n = 0;
+    int rc = collect_rows(st, S_CERTS_EACH, "read certificates", sizeof(cert_row), cert_copy, &all, &n);
+    cert_row *rows = all;
     for (size_t i = 0; i < n && rc == 0; i++) {
         sfm_store_cert c = {.fp_hex = rows[i].fp,
                             .label = rows[i].label,
@@ -751,48 +771,23 @@ out:
     return rc;
 }
 
+static int user_copy(sqlite3_stmt *s, void *row)
+{
+    user_row *r = row;
+    int oom = 0;
+    r->username = column_dup(s, 0, NULL, &oom);
+    r->profile = column_dup(s, 1, NULL, &oom);
+    r->permsets = column_dup(s, 2, NULL, &oom);
+    r->active = sqlite3_column_type(s, 3) == SQLITE_NULL ? -1 : (sqlite3_column_int(s, 3) != 0);
+    return oom || !r->username ? -ENOMEM : 0;
+}
+
 int sfm_store_users_each(sfm_store *st, int (*fn)(void *arg, const sfm_store_user *u), void *arg)
 {
-    /* Copied out first, so that `fn` may call the store (sfm_store_user_delete, say). */
-    user_row *rows = NULL;
-    size_t n = 0, cap = 0;
-    int oom = 0;
-    int rc = 0;
-
-    pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *s = stmt(st, S_USERS_EACH);
-    if (!s)
-        rc = -EIO;
-    while (rc == 0) {
-        int step = sqlite3_step(s);
-        if (step == SQLITE_DONE)
-            break;
-        if (step != SQLITE_ROW) {
-            rc = store_fail(st, step, "read user changes");
-            break;
-        }
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            user_row *nr = realloc(rows, ncap * sizeof(*rows));
-            if (!nr) {
-                rc = -ENOMEM;
-                break;
-            }
-            rows = nr;
-            cap = ncap;
-        }
-        user_row *r = &rows[n++];
-        r->username = column_dup(s, 0, NULL, &oom);
-        r->profile = column_dup(s, 1, NULL, &oom);
-        r->permsets = column_dup(s, 2, NULL, &oom);
-        r->active = sqlite3_column_type(s, 3) == SQLITE_NULL ? -1 : (sqlite3_column_int(s, 3) != 0);
-        if (oom || !r->username)
-            rc = -ENOMEM;
-    }
-    if (s)
-        sqlite3_reset(s);
-    pthread_mutex_unlock(&st->mu);
-
+    void *all = NULL;
+    size_t n = 0;
+    int rc = collect_rows(st, S_USERS_EACH, "read user changes", sizeof(user_row), user_copy, &all, &n);
+    user_row *rows = all;
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = user_call(fn, arg, &rows[i]);
     for (size_t i = 0; i < n; i++) {
