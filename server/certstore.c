@@ -113,8 +113,10 @@ sfm_cert_entry *sfm_cert_entry_new(const char *label, const char *subject, const
     e->label = strdup(label ? label : "");
     e->subject = strdup(subject ? subject : "");
     e->issuer = strdup(issuer ? issuer : "");
-    if (!e->label || !e->subject || !e->issuer)
-        goto fail;
+    if (!e->label || !e->subject || !e->issuer) {
+        sfm_cert_entry_unref(e);
+        return NULL;
+    }
     size_t i = 0;
     for (; serial && serial[i] && i < sizeof(e->serial) - 1; i++)
         e->serial[i] = (char)toupper((unsigned char)serial[i]);
@@ -128,13 +130,6 @@ sfm_cert_entry *sfm_cert_entry_new(const char *label, const char *subject, const
     e->preloaded = preloaded;
     e->created_ms = created_ms;
     return e;
-
-fail:
-    free(e->label);
-    free(e->subject);
-    free(e->issuer);
-    free(e);
-    return NULL;
 }
 
 sfm_cert_entry *sfm_cert_entry_ref(sfm_cert_entry *e)
