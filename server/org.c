@@ -1,5 +1,6 @@
 #include "org.h"
 #include "jsonlines.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1013,12 +1014,8 @@ out:
 /* 1 to `max` characters (UTF-8 code points, not bytes). */
 static int length_ok(const char *s, size_t max)
 {
-    size_t chars = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p & 0xc0) != 0x80)
-            chars++;
-    }
-    return chars >= 1 && chars <= max;
+    long chars = sfm_utf8_count(s, strlen(s));
+    return chars >= 1 && (size_t)chars <= max;
 }
 
 /* The cn becomes a file name (<state-dir>/clients/<cn>.crt): a safe alphabet, no "/". */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "utf8.h"
 
 #define PATH_LEN        4096
 #define LABEL_MAX_CHARS 64
@@ -653,21 +654,13 @@ void sfm_state_free(sfm_state *st)
 
 /* ---- admin changes ------------------------------------------------------------------------ */
 
-/* UTF-8 characters in s[0..len), or -1 when it is not valid UTF-8 or holds a control character. */
-static long utf8_chars(const char *s, size_t len)
+/* Characters in a label: valid UTF-8 without control characters, else -1. */
+static long label_chars(const char *s, size_t len)
 {
-    long n = 0;
-    for (size_t i = 0; i < len; n++) {
-        unsigned char c = (unsigned char)s[i];
-        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (!k || i + k > len || c < 0x20 || c == 0x7f)
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return -1;
-        for (size_t j = 1; j < k; j++)
-            if (((unsigned char)s[i + j] >> 6) != 2)
-                return -1;
-        i += k;
-    }
-    return n;
+    return sfm_utf8_count(s, len);
 }
 
 /* The upload checks after the label and the size, in SPEC section 6's order. */
@@ -704,13 +697,13 @@ int sfm_state_upload(sfm_state *st, const char *label, size_t label_len, const c
     int rc = -1;
     sfm_cert_entry *ent = NULL;
     sfm_certs *certs = NULL, *uploads = NULL;
-    long chars = utf8_chars(label, label_len);
+    long chars = label_chars(label, label_len);
     if (!st->current->org->mutual_authentication) {
         set_error(e, 400, "MUTUAL_AUTHENTICATION_NOT_ENABLED",
                   "Mutual authentication is not enabled for this organization.");
         goto out;
     }
-    if (chars < 1 || chars > LABEL_MAX_CHARS || memchr(label, '\0', label_len)) {
+    if (chars < 1 || chars > LABEL_MAX_CHARS) {
         set_error(e, 400, "INVALID_LABEL", "The label must be 1 to %d characters of text.", LABEL_MAX_CHARS);
         goto out;
     }

@@ -11,6 +11,7 @@
  * a change is on disk when its transaction's COMMIT returns.
  */
 #include "store.h"
+#include "utf8.h"
 #include "history.h"
 
 #include <ctype.h>
@@ -897,33 +898,7 @@ static json_t *text_json(const unsigned char *t, size_t n)
     char *buf = malloc(n * 3 + 1);
     if (!buf)
         return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = t[i];
-        size_t len = c < 0x80             ? 1
-                     : (c & 0xE0) == 0xC0 ? 2
-                     : (c & 0xF0) == 0xE0 ? 3
-                     : (c & 0xF8) == 0xF0 ? 4
-                                          : 0;
-        int ok = len > 0 && i + len <= n && c != 0;
-        for (size_t k = 1; ok && k < len; k++)
-            ok = (t[i + k] & 0xC0) == 0x80;
-        if (ok) {
-            json_t *probe = len > 1 ? json_stringn((const char *)t + i, len) : NULL;
-            ok = len == 1 || probe != NULL; /* overlong forms and surrogates */
-            json_decref(probe);
-        }
-        if (ok) {
-            memcpy(buf + o, t + i, len);
-            o += len;
-            i += len;
-        } else {
-            memcpy(buf + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        }
-    }
-    j = json_stringn(buf, o);
+    j = json_stringn(buf, sfm_utf8_repair((const char *)t, n, buf));
     free(buf);
     return j;
 }

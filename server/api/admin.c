@@ -11,51 +11,19 @@
 #include <strings.h>
 
 #include "pki.h"
+#include "utf8.h"
 
 #define PREFIX "/__admin/"
 
-/* The length of the UTF-8 sequence at s[0..avail) as JSON accepts it, or 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-    unsigned cp = s[0];
-    size_t k = cp < 0x80                  ? 1
-               : cp >= 0xc2 && cp <= 0xdf ? 2
-               : cp >= 0xe0 && cp <= 0xef ? 3
-               : cp >= 0xf0 && cp <= 0xf4 ? 4
-                                          : 0;
-    if (k == 0 || k > avail)
-        return 0;
-    if (k == 1)
-        return 1;
-    cp &= 0x7fu >> k;
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    if ((k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return k;
-}
-
 /*
  * A message may quote what the caller sent (a username from the path, cut
- * to fit a buffer): bytes that are not UTF-8 become '?', or jansson refuses
+ * to fit a buffer): bytes that are not UTF-8 become U+FFFD, or jansson refuses
  * the string and the answer would be a 500.
  */
 static void admin_error(sfm_response *resp, int status, const char *code, const char *message)
 {
-    char clean[1024];
-    snprintf(clean, sizeof(clean), "%s", message);
-    size_t len = strlen(clean);
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_seq((const unsigned char *)clean + i, len - i);
-        if (!k) {
-            clean[i] = '?';
-            k = 1;
-        }
-        i += k;
-    }
+    char clean[3 * 1024 + 1];
+    sfm_utf8_repair(message, strnlen(message, 1024), clean);
     sfm_response_json(resp, status, json_pack("[{s:s, s:s}]", "errorCode", code, "message", clean));
 }
 

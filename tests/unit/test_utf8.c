@@ -1,0 +1,74 @@
+/* utf8: the validator every JSON text of the server goes through. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "utf8.h"
+
+static void test_utf8_sequences(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes;
+        size_t len, want;
+    } cases[] = {
+        {"A", 1, 1},
+        {"\0", 1, 1},
+        {"\xc3\xa9", 2, 2},         /* é */
+        {"\xe2\x82\xac", 3, 3},     /* € */
+        {"\xf0\x9f\x98\x80", 4, 4}, /* U+1F600 */
+        {"\x80", 1, 0},
+        {"\xc3", 1, 0},
+        {"\xc3\x28", 2, 0}, /* bad continuation */
+        {"\xc0\xaf", 2, 0},
+        {"\xe0\x80\xaf", 3, 0},
+        {"\xf0\x80\x80\xaf", 4, 0}, /* overlong */
+        {"\xed\xa0\x80", 3, 0},     /* surrogate */
+        {"\xf4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
+        {"\xff", 1, 0},
+        {"\xe2\x82", 2, 0}, /* truncated */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(sfm_utf8_seq((const unsigned char *)cases[i].bytes, cases[i].len), cases[i].want);
+    assert_int_equal(sfm_utf8_seq((const unsigned char *)"A", 0), 0);
+}
+
+static void test_utf8_count(void **state)
+{
+    (void)state;
+    assert_int_equal(sfm_utf8_count("", 0), 0);
+    assert_int_equal(sfm_utf8_count("abc", 3), 3);
+    assert_int_equal(sfm_utf8_count("caf\xc3\xa9 \xe2\x82\xac", 9), 6);
+    assert_int_equal(sfm_utf8_count("ab\xff", 3), -1);
+    assert_int_equal(sfm_utf8_count("\xc3\xa9", 1), -1); /* cut inside a character */
+}
+
+static void test_utf8_repair(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(sfm_utf8_repair("ok \xc3\xa9", 5, out), 5);
+    assert_string_equal(out, "ok \xc3\xa9");
+    size_t n = sfm_utf8_repair("a\xff"
+                               "b\xc3",
+                               4, out);
+    assert_int_equal(n, 8);
+    assert_memory_equal(out,
+                        "a\xef\xbf\xbd"
+                        "b\xef\xbf\xbd",
+                        8);
+    assert_int_equal(out[8], '\0');
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8_sequences),
+        cmocka_unit_test(test_utf8_count),
+        cmocka_unit_test(test_utf8_repair),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
