@@ -273,6 +273,33 @@ static sfm_certs *certs_replace(const sfm_certs *base, int b, struct shard *repl
     return s;
 }
 
+int sfm_certs_build(sfm_cert_entry *const *entries, size_t n, sfm_certs **out)
+{
+    if ((n && !entries) || !out)
+        return -EINVAL;
+    size_t per[N_SHARDS] = {0};
+    for (size_t i = 0; i < n; i++)
+        per[entries[i]->fp[0]]++;
+    sfm_certs *s = sfm_certs_new();
+    if (!s)
+        return -ENOMEM;
+    for (int b = 0; b < N_SHARDS; b++) {
+        if (per[b] && !(s->shards[b] = shard_alloc(per[b]))) {
+            sfm_certs_unref(s);
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct shard *sh = s->shards[entries[i]->fp[0]];
+        if (shard_probe(sh, fp_key(entries[i]->fp)))
+            continue; /* the first with this key stays, as sfm_certs_with would have it */
+        shard_put(sh, sfm_cert_entry_ref(entries[i]));
+        s->count++;
+    }
+    *out = s;
+    return 0;
+}
+
 int sfm_certs_with(const sfm_certs *base, sfm_cert_entry *e, sfm_certs **out)
 {
     int rc = 0;

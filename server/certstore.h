@@ -62,6 +62,15 @@ sfm_certs *sfm_certs_ref(sfm_certs *s);
 void sfm_certs_unref(sfm_certs *s);
 
 /**
+ * *out = a new set (one reference) of `entries`, each getting a reference of
+ * its own, built in one pass: O(n), where adding them one by one with
+ * sfm_certs_with copies a shard each time. An entry whose key (fingerprint,
+ * or its first 8 bytes) is already in the set is left out: the first one
+ * stays. Returns 0, -EINVAL or -ENOMEM.
+ */
+SFM_NODISCARD int sfm_certs_build(sfm_cert_entry *const *entries, size_t n, sfm_certs **out);
+
+/**
  * *out = `base` plus `e` (a new set with one reference; `base` is unchanged
  * and `e` gets a reference of its own). Returns 0, -EEXIST when a
  * certificate with the same fingerprint is in `base`, or -ENOMEM.

@@ -122,9 +122,30 @@ static const struct user_change *change_of(const struct user_change *changes, si
     return NULL;
 }
 
-/* The user views of `org` with `changes` applied. The caller has checked
- * that every name in `changes` resolves in `org`. */
-static struct views *views_build(const sfm_org *org, const struct user_change *changes, size_t n_changes)
+/* Why a change no longer applies to `org`; NULL when it does. */
+static const char *change_stale(const sfm_org *org, const struct user_change *c, char why[256])
+{
+    if (sfm_org_find_user(org, c->username) < 0)
+        snprintf(why, 256, "user %s is not in the fixture", c->username);
+    else if (c->profile && sfm_org_find_profile(org, c->profile) < 0)
+        snprintf(why, 256, "profile \"%s\" is not in the fixture", c->profile);
+    else {
+        for (size_t i = 0; i < c->n_permsets; i++)
+            if (sfm_org_find_permset(org, c->permsets[i]) < 0) {
+                snprintf(why, 256, "permission set \"%s\" is not in the fixture", c->permsets[i]);
+                return why;
+            }
+        return NULL;
+    }
+    return why;
+}
+
+/*
+ * The user views of `org` with `changes` applied in order, then `extra`
+ * (may be NULL). A change that names something `org` lacks is left out.
+ */
+static struct views *views_build(const sfm_org *org, const struct user_change *changes, size_t n_changes,
+                                 const struct user_change *extra)
 {
     struct views *v = calloc(1, sizeof(*v));
     if (!v)
@@ -135,6 +156,8 @@ static struct views *views_build(const sfm_org *org, const struct user_change *c
         pool_len += org->users[i].n_permsets;
     for (size_t i = 0; i < n_changes; i++)
         pool_len += changes[i].n_permsets;
+    if (extra)
+        pool_len += extra->n_permsets;
     v->v = calloc(org->n_users ? org->n_users : 1, sizeof(*v->v));
     v->pool = calloc(pool_len ? pool_len : 1, sizeof(*v->pool));
     if (!v->v || !v->pool) {
@@ -153,11 +176,12 @@ static struct views *views_build(const sfm_org *org, const struct user_change *c
             memcpy(uv->permsets, u->permsets, u->n_permsets * sizeof(size_t));
         used += u->n_permsets;
     }
-    for (size_t c = 0; c < n_changes; c++) {
-        const struct user_change *ch = &changes[c];
-        long ui = sfm_org_find_user(org, ch->username);
-        if (ui < 0)
+    for (size_t c = 0; c < n_changes + (extra != NULL); c++) {
+        const struct user_change *ch = c < n_changes ? &changes[c] : extra;
+        char why[256];
+        if (change_stale(org, ch, why))
             continue;
+        long ui = sfm_org_find_user(org, ch->username);
         sfm_user_view *uv = &v->v[ui];
         if (ch->profile)
             uv->profile = (size_t)sfm_org_find_profile(org, ch->profile);
@@ -166,11 +190,8 @@ static struct views *views_build(const sfm_org *org, const struct user_change *c
         if (ch->has_permsets) {
             uv->permsets = v->pool + used;
             uv->n_permsets = 0;
-            for (size_t k = 0; k < ch->n_permsets; k++) {
-                long pi = sfm_org_find_permset(org, ch->permsets[k]);
-                if (pi >= 0)
-                    uv->permsets[uv->n_permsets++] = (size_t)pi;
-            }
+            for (size_t k = 0; k < ch->n_permsets; k++)
+                uv->permsets[uv->n_permsets++] = (size_t)sfm_org_find_permset(org, ch->permsets[k]);
             used += uv->n_permsets;
         }
     }
@@ -310,44 +331,45 @@ static int set_remove(sfm_certs **set, const char *id)
     return 0;
 }
 
-/*
- * The certificates in force: the preloads that were not deleted, then the
- * uploads. An upload of a preload's certificate (after the preload was
- * deleted, or before the fixture preloaded it) replaces the preload: a
- * runtime change applies on top of the fixture, label and all.
- */
-static int certs_combine(const sfm_state *st, sfm_certs *preloads, sfm_certs *uploads, sfm_certs **out)
+static int tombstoned(const sfm_state *st, const char *fp_hex)
 {
-    sfm_certs *set = sfm_certs_ref(preloads);
-    for (size_t i = 0; i < st->n_tombstones; i++) {
-        const sfm_cert_entry *e = sfm_certs_find_fp_hex(set, st->tombstones[i]);
-        if (e && set_remove(&set, e->id) < 0)
-            goto fail;
-    }
-    const sfm_cert_entry **list = NULL;
-    size_t n = 0;
-    if (sfm_certs_list(uploads, &list, &n) < 0)
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
-        const sfm_cert_entry *pre = sfm_certs_find_fp(set, list[i]->fp);
-        if (pre && pre->preloaded && set_remove(&set, pre->id) < 0) {
-            free(list);
-            goto fail;
-        }
-        int rc = set_add(&set, (sfm_cert_entry *)list[i]);
-        if (rc == -EEXIST)
-            continue; /* its id is taken (stored twice, or an id clash): the first stays */
-        if (rc < 0) {
-            free(list);
-            goto fail;
-        }
-    }
-    free(list);
-    *out = set;
+    for (size_t i = 0; i < st->n_tombstones; i++)
+        if (strcmp(st->tombstones[i], fp_hex) == 0)
+            return 1;
     return 0;
-fail:
-    sfm_certs_unref(set);
-    return -ENOMEM;
+}
+
+/*
+ * The certificates in force: the uploads, then the preloads that were not
+ * deleted. Built in one pass, where the first entry with a key stays: an
+ * upload of a preload's certificate (after the preload was deleted, or
+ * before the fixture preloaded it) replaces the preload, as a runtime change
+ * applies on top of the fixture, label and all.
+ */
+static int certs_combine(const sfm_state *st, const sfm_certs *preloads, const sfm_certs *uploads,
+                         sfm_certs **out)
+{
+    const sfm_cert_entry **up = NULL, **pre = NULL;
+    size_t n_up = 0, n_pre = 0;
+    sfm_cert_entry **all = NULL;
+    int rc = sfm_certs_list(uploads, &up, &n_up);
+    if (rc == 0)
+        rc = sfm_certs_list(preloads, &pre, &n_pre);
+    if (rc == 0 && !(all = calloc(n_up + n_pre + 1, sizeof(*all))))
+        rc = -ENOMEM;
+    if (rc == 0) {
+        size_t n = 0;
+        for (size_t i = 0; i < n_up; i++)
+            all[n++] = (sfm_cert_entry *)up[i];
+        for (size_t i = 0; i < n_pre; i++)
+            if (!tombstoned(st, pre[i]->fp_hex))
+                all[n++] = (sfm_cert_entry *)pre[i];
+        rc = sfm_certs_build(all, n, out);
+    }
+    free(all);
+    free(up);
+    free(pre);
+    return rc;
 }
 
 static int ensure_dir(const char *dir)
@@ -459,24 +481,6 @@ static void changes_free(struct user_change *changes, size_t n)
     free(changes);
 }
 
-/* Why a change no longer applies to `org`; NULL when it does. */
-static const char *change_stale(const sfm_org *org, const struct user_change *c, char why[256])
-{
-    if (sfm_org_find_user(org, c->username) < 0)
-        snprintf(why, 256, "user %s is not in the fixture", c->username);
-    else if (c->profile && sfm_org_find_profile(org, c->profile) < 0)
-        snprintf(why, 256, "profile \"%s\" is not in the fixture", c->profile);
-    else {
-        for (size_t i = 0; i < c->n_permsets; i++)
-            if (sfm_org_find_permset(org, c->permsets[i]) < 0) {
-                snprintf(why, 256, "permission set \"%s\" is not in the fixture", c->permsets[i]);
-                return why;
-            }
-        return NULL;
-    }
-    return why;
-}
-
 static int change_copy(struct user_change *dst, const sfm_store_user *u)
 {
     memset(dst, 0, sizeof(*dst));
@@ -511,14 +515,16 @@ static int change_copy(struct user_change *dst, const sfm_store_user *u)
 
 /* ---- loading from the store --------------------------------------------------------------- */
 
-struct load_ctx {
+/* What a walk of the stored certificates collects. */
+struct loaded_certs {
     sfm_state *st;
-    char *err;
+    sfm_cert_entry **v; /* the uploads, one reference each */
+    size_t n, cap;
 };
 
 static int load_cert_row(void *arg, const sfm_store_cert *c)
 {
-    struct load_ctx *lc = arg;
+    struct loaded_certs *lc = arg;
     sfm_state *st = lc->st;
     if (!c->pem) {
         char(*t)[65] = realloc(st->tombstones, (st->n_tombstones + 1) * sizeof(*t));
@@ -528,24 +534,42 @@ static int load_cert_row(void *arg, const sfm_store_cert *c)
         snprintf(t[st->n_tombstones++], 65, "%s", c->fp_hex);
         return 0;
     }
-    sfm_cert_entry *e = NULL;
+    if (lc->n == lc->cap) {
+        size_t cap = lc->cap ? 2 * lc->cap : 64;
+        sfm_cert_entry **v = realloc(lc->v, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        lc->v = v;
+        lc->cap = cap;
+    }
     char pki_err[SFM_PKI_ERR_LEN];
-    int rc = entry_of_pem(c->label, c->pem, c->pem_len, 0, c->created_ms, &e, pki_err);
+    int rc = entry_of_pem(c->label, c->pem, c->pem_len, 0, c->created_ms, &lc->v[lc->n], pki_err);
     if (rc == -ENOMEM)
         return rc;
     if (rc < 0) {
         sfm_log(SFM_LOG_WARN, "stored_certificate_skipped", "stored certificate %s: %s", c->fp_hex, pki_err);
         return 0;
     }
-    rc = set_add(&st->uploads, e);
-    sfm_cert_entry_unref(e);
-    return rc == -EEXIST ? 0 : rc;
+    lc->n++;
+    return 0;
+}
+
+/* The uploads and tombstones of the store, into st->uploads and st->tombstones. */
+static int load_certs(sfm_state *st)
+{
+    struct loaded_certs lc = {.st = st};
+    int rc = sfm_store_certs_each(st->store, load_cert_row, &lc);
+    if (rc == 0)
+        rc = sfm_certs_build(lc.v, lc.n, &st->uploads);
+    for (size_t i = 0; i < lc.n; i++)
+        sfm_cert_entry_unref(lc.v[i]);
+    free(lc.v);
+    return rc;
 }
 
 static int load_user_row(void *arg, const sfm_store_user *u)
 {
-    struct load_ctx *lc = arg;
-    sfm_state *st = lc->st;
+    sfm_state *st = arg;
     struct user_change *c = realloc(st->changes, (st->n_changes + 1) * sizeof(*c));
     if (!c)
         return -ENOMEM;
@@ -576,7 +600,7 @@ static void drop_stale_changes(sfm_state *st, const sfm_org *org)
 static int rebuild(sfm_state *st, char err[SFM_STATE_ERR_LEN])
 {
     sfm_certs *certs = NULL;
-    struct views *views = views_build(st->org, st->changes, st->n_changes);
+    struct views *views = views_build(st->org, st->changes, st->n_changes, NULL);
     if (!views || certs_combine(st, st->preloads, st->uploads, &certs) < 0) {
         views_unref(views);
         snprintf(err, SFM_STATE_ERR_LEN, "out of memory");
@@ -608,19 +632,17 @@ int sfm_state_new(sfm_state **out, sfm_org *org, sfm_pki_trust *trust, sfm_store
     st->trust = trust;
     st->store = store;
     st->state_dir = strdup(state_dir);
-    st->uploads = sfm_certs_new();
     int rc = -ENOMEM;
-    if (!st->state_dir || !st->uploads) {
+    if (!st->state_dir) {
         snprintf(err, SFM_STATE_ERR_LEN, "out of memory");
         goto fail;
     }
     rc = preloads_build(org, trust, state_dir, &st->preloads, err);
     if (rc < 0)
         goto fail;
-    struct load_ctx lc = {st, err};
-    rc = sfm_store_certs_each(store, load_cert_row, &lc);
+    rc = load_certs(st);
     if (rc == 0)
-        rc = sfm_store_users_each(store, load_user_row, &lc);
+        rc = sfm_store_users_each(store, load_user_row, st);
     if (rc < 0) {
         snprintf(err, SFM_STATE_ERR_LEN, "cannot read the saved state: %s", strerror(-rc));
         goto fail;
@@ -883,22 +905,19 @@ int sfm_state_patch_user(sfm_state *st, const char *username, const sfm_user_pat
                   : prev         ? prev->active
                                  : -1,
     };
+    /* Room for one more change first, so that nothing can fail once it is stored. */
     struct user_change *grown = realloc(st->changes, (st->n_changes + 1) * sizeof(*grown));
+    if (grown)
+        st->changes = grown;
     if (!grown || change_copy(&merged, &su) < 0) {
-        if (grown)
-            st->changes = grown;
         set_error(e, 500, "UNKNOWN_EXCEPTION", "Out of memory.");
         goto out;
     }
-    st->changes = grown;
-    prev = NULL;                                        /* moved by realloc */
-    su.permsets = (const char *const *)merged.permsets; /* without repeats */
+    prev = slot < st->n_changes ? &st->changes[slot] : NULL; /* moved by realloc */
+    su.permsets = (const char *const *)merged.permsets;      /* without repeats */
     su.n_permsets = merged.n_permsets;
-    /* Views built with the merged change in place of the previous one. */
-    struct user_change saved = slot < st->n_changes ? st->changes[slot] : (struct user_change){0};
-    st->changes[slot] = merged;
-    views = views_build(org, st->changes, st->n_changes + (slot == st->n_changes));
-    st->changes[slot] = saved;
+    /* `merged` holds the previous change's fields too, so applying it last is enough. */
+    views = views_build(org, st->changes, st->n_changes, &merged);
     sfm_snapshot *next = views ? snapshot_new(st->org, views, st->current->certs) : NULL;
     if (!next) {
         set_error(e, 500, "UNKNOWN_EXCEPTION", "Out of memory.");
@@ -909,7 +928,7 @@ int sfm_state_patch_user(sfm_state *st, const char *username, const sfm_user_pat
         set_error(e, 500, "UNKNOWN_EXCEPTION", "The change could not be saved.");
         goto out;
     }
-    if (slot < st->n_changes)
+    if (prev)
         change_cleanup(&st->changes[slot]);
     else
         st->n_changes++;
@@ -960,52 +979,30 @@ out:
 
 int sfm_state_reload(sfm_state *st, sfm_org *org, sfm_pki_trust *trust, char err[SFM_STATE_ERR_LEN])
 {
-    sfm_certs *preloads = NULL;
+    sfm_certs *preloads = NULL, *certs = NULL;
     /* Issuing new preloads happens outside the lock: requests go on meanwhile. */
     int rc = preloads_build(org, trust, st->state_dir, &preloads, err);
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&st->lock);
-    sfm_org *old_org = st->org;
-    sfm_certs *old_preloads = st->preloads;
-    st->org = org;
-    st->preloads = preloads;
-    /* Stale changes are only reported here: they are dropped once the
-     * reload has succeeded. */
-    struct views *views = NULL;
-    sfm_certs *certs = NULL;
-    size_t kept = 0;
-    struct user_change *apply = calloc(st->n_changes + 1, sizeof(*apply));
-    if (apply) {
-        for (size_t i = 0; i < st->n_changes; i++) {
-            char why[256];
-            if (!change_stale(org, &st->changes[i], why))
-                apply[kept++] = st->changes[i];
-        }
-        views = views_build(org, apply, kept);
-    }
-    free(apply);
-    if (!views || certs_combine(st, preloads, st->uploads, &certs) < 0) {
-        views_unref(views);
-        st->org = old_org;
-        st->preloads = old_preloads;
-        pthread_mutex_unlock(&st->lock);
-        sfm_certs_unref(preloads);
-        snprintf(err, SFM_STATE_ERR_LEN, "out of memory");
-        return -ENOMEM;
-    }
-    sfm_snapshot *next = snapshot_new(org, views, certs);
+    /* Everything is built before anything changes; stale user changes are
+     * left out of the views, and dropped once the reload has succeeded. */
+    struct views *views = views_build(org, st->changes, st->n_changes, NULL);
+    sfm_snapshot *next = NULL;
+    if (views && certs_combine(st, preloads, st->uploads, &certs) == 0)
+        next = snapshot_new(org, views, certs);
     views_unref(views);
     sfm_certs_unref(certs);
     if (!next) {
-        st->org = old_org;
-        st->preloads = old_preloads;
         pthread_mutex_unlock(&st->lock);
         sfm_certs_unref(preloads);
         snprintf(err, SFM_STATE_ERR_LEN, "out of memory");
         return -ENOMEM;
     }
-    sfm_org_ref(org);
+    sfm_org *old_org = st->org;
+    sfm_certs *old_preloads = st->preloads;
+    st->org = sfm_org_ref(org);
+    st->preloads = preloads;
     drop_stale_changes(st, org);
     sfm_pki_trust_free(st->trust);
     st->trust = trust;
