@@ -107,16 +107,25 @@ static void hex_encode(const unsigned char *in, size_t n, char *out, int upper)
     out[2 * n] = '\0';
 }
 
+int sfm_pki_sha256(const unsigned char *der, size_t len, unsigned char out[32])
+{
+    if (der == NULL || len > UINT32_MAX)
+        return SFM_PKI_EARG;
+    return wc_Sha256Hash(der, (word32)len, out) == 0 ? SFM_PKI_OK : SFM_PKI_ECRYPTO;
+}
+
+void sfm_pki_hex(const unsigned char *in, size_t n, char *out)
+{
+    hex_encode(in, n, out, 0);
+}
+
 int sfm_pki_sha256_hex(const unsigned char *der, size_t len, char out[65])
 {
     unsigned char digest[WC_SHA256_DIGEST_SIZE];
-
-    if (der == NULL || len > UINT32_MAX)
-        return SFM_PKI_EARG;
-    if (wc_Sha256Hash(der, (word32)len, digest) != 0)
-        return SFM_PKI_ECRYPTO;
-    hex_encode(digest, sizeof digest, out, 0);
-    return SFM_PKI_OK;
+    int rc = sfm_pki_sha256(der, len, digest);
+    if (rc == SFM_PKI_OK)
+        hex_encode(digest, sizeof digest, out, 0);
+    return rc;
 }
 
 void sfm_pki_iso8601(time_t t, char out[32])
@@ -947,8 +956,9 @@ static int parse_cert(const unsigned char *der, size_t len, cert_info *ci, int k
     if (ci->f.self_issued && dc->publicKey != NULL)
         ci->f.self_signed = wc_CheckCertSigPubKey(der, (word32)len, NULL, dc->publicKey, dc->pubKeySize,
                                                   (int)dc->keyOID) == 0;
-    if (sfm_pki_sha256_hex(der, len, ci->f.sha256) != SFM_PKI_OK)
+    if (sfm_pki_sha256(der, len, ci->f.fp) != SFM_PKI_OK)
         goto out;
+    hex_encode(ci->f.fp, sizeof ci->f.fp, ci->f.sha256, 0);
     if (keep_pub) {
         if (dc->publicKey == NULL || dc->pubKeySize == 0)
             goto out;

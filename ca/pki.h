@@ -84,6 +84,7 @@ typedef struct sfm_pki_facts {
     char issuer[SFM_PKI_NAME_MAX];  /* RFC 4514 */
     char serial[2 * 20 + 1];        /* uppercase hex, no separators */
     char sha256[2 * 32 + 1];        /* lowercase hex of SHA-256(DER) */
+    unsigned char fp[32];           /* SHA-256(DER), raw */
     time_t not_before, not_after;   /* UTC seconds */
     int is_ca;                      /* basicConstraints cA */
     int self_issued;                /* subject == issuer (raw names) */
@@ -97,6 +98,12 @@ typedef struct sfm_pki_facts {
  * costs one signature check more (to set self_signed). Thread-safe.
  */
 SFM_NODISCARD int sfm_pki_facts_of(const unsigned char *der, size_t len, sfm_pki_facts *out);
+
+/** SHA-256 of `der` into out[32]. Returns 0, SFM_PKI_EARG or SFM_PKI_ECRYPTO. */
+SFM_NODISCARD int sfm_pki_sha256(const unsigned char *der, size_t len, unsigned char out[32]);
+
+/** `n` bytes as lowercase hex into out[2 * n + 1]. */
+void sfm_pki_hex(const unsigned char *in, size_t n, char *out);
 
 /** Lowercase hex SHA-256 of `der` into out[65]. Returns 0 or SFM_PKI_ECRYPTO. */
 SFM_NODISCARD int sfm_pki_sha256_hex(const unsigned char *der, size_t len, char out[65]);

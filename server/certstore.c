@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pki.h"
+
 #define N_SHARDS 256
 
 /* The id's prefix: the key prefix "0P1" and a "0", then 11 base-62 digits. */
@@ -50,16 +52,6 @@ static uint64_t fp_key(const unsigned char fp[32])
     for (int i = 0; i < 8; i++)
         k = (k << 8) | fp[i];
     return k;
-}
-
-static void hex_of(const unsigned char *in, size_t len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 0xf];
-    }
-    out[2 * len] = '\0';
 }
 
 void sfm_certs_id_of(const unsigned char fp[32], char out[SFM_SFID_LEN + 1])
@@ -124,7 +116,7 @@ sfm_cert_entry *sfm_cert_entry_new(const char *label, const char *subject, const
     e->not_before = not_before;
     e->not_after = not_after;
     memcpy(e->fp, fp, sizeof(e->fp));
-    hex_of(e->fp, sizeof(e->fp), e->fp_hex);
+    sfm_pki_hex(e->fp, sizeof(e->fp), e->fp_hex);
     sfm_certs_id_of(e->fp, e->id);
     e->chain_length = chain_length;
     e->preloaded = preloaded;

@@ -254,27 +254,6 @@ const sfm_snapshot *sfm_state_refresh(sfm_state *st, sfm_snapshot **held)
 
 /* ---- certificates ------------------------------------------------------------------------- */
 
-static int hex_to_fp(const char *hex, unsigned char fp[32])
-{
-    for (size_t i = 0; i < 32; i++) {
-        unsigned v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = hex[2 * i + (size_t)k];
-            v <<= 4;
-            if (c >= '0' && c <= '9')
-                v |= (unsigned)(c - '0');
-            else if (c >= 'a' && c <= 'f')
-                v |= (unsigned)(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F')
-                v |= (unsigned)(c - 'A' + 10);
-            else
-                return -EINVAL;
-        }
-        fp[i] = (unsigned char)v;
-    }
-    return 0;
-}
-
 /* An entry for the first certificate of `pem`. *chain gets the count. */
 static int entry_of_pem(const char *label, const char *pem, size_t len, int preloaded, int64_t created_ms,
                         sfm_cert_entry **out, char err[SFM_PKI_ERR_LEN])
@@ -290,15 +269,12 @@ static int entry_of_pem(const char *label, const char *pem, size_t len, int prel
     }
     sfm_pki_facts f;
     rc = sfm_pki_facts_of(ders[0].der, ders[0].len, &f);
-    unsigned char fp[32];
-    if (rc == 0)
-        rc = hex_to_fp(f.sha256, fp);
     if (rc < 0) {
         sfm_pki_ders_free(ders, n);
         snprintf(err, SFM_PKI_ERR_LEN, "the first certificate does not parse as X.509");
         return -EINVAL;
     }
-    *out = sfm_cert_entry_new(label, f.subject, f.issuer, f.serial, f.not_before, f.not_after, fp, (int)n,
+    *out = sfm_cert_entry_new(label, f.subject, f.issuer, f.serial, f.not_before, f.not_after, f.fp, (int)n,
                               preloaded, created_ms);
     sfm_pki_ders_free(ders, n);
     if (!*out) {

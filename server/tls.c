@@ -327,16 +327,13 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ
 static sfm_cert_info *cert_info_get(sfm_tls_ctx *ctx, const unsigned char *der, size_t len, int chain_len,
                                     unsigned flags)
 {
-    char sha256[65];
-    if (sfm_pki_sha256_hex(der, len, sha256) != 0)
+    unsigned char fp[32];
+    if (sfm_pki_sha256(der, len, fp) != 0)
         return NULL;
-    unsigned slot = 0;
-    for (int i = 0; i < 8; i++)
-        slot = slot * 16 + (unsigned)(sha256[i] <= '9' ? sha256[i] - '0' : sha256[i] - 'a' + 10);
-    slot &= CERT_INFO_CACHE - 1;
+    unsigned slot = ((unsigned)fp[0] << 8 | fp[1]) & (CERT_INFO_CACHE - 1);
     sfm_cert_info *ci = ctx->recent[slot];
     if (ci && ci->flags == flags && ci->chain_len == chain_len && ci->der_len == len &&
-        memcmp(ci->sha256, sha256, sizeof(sha256)) == 0)
+        memcmp(ci->fp, fp, sizeof(fp)) == 0)
         return sfm_cert_info_ref(ci);
 
     /* The names go with the leaf, so that whoever logs or records the
@@ -354,13 +351,8 @@ static sfm_cert_info *cert_info_get(sfm_tls_ctx *ctx, const unsigned char *der, 
     ci->chain_len = chain_len;
     ci->der_len = len;
     memcpy(ci->der, der, len);
-    memcpy(ci->sha256, sha256, sizeof(sha256));
-    for (size_t i = 0; i < 32; i++) {
-        unsigned hi = (unsigned)(sha256[2 * i] <= '9' ? sha256[2 * i] - '0' : sha256[2 * i] - 'a' + 10);
-        unsigned lo =
-            (unsigned)(sha256[2 * i + 1] <= '9' ? sha256[2 * i + 1] - '0' : sha256[2 * i + 1] - 'a' + 10);
-        ci->fp[i] = (unsigned char)(hi << 4 | lo);
-    }
+    memcpy(ci->fp, fp, sizeof(fp));
+    sfm_pki_hex(fp, sizeof(fp), ci->sha256);
     char *names = (char *)ci->der + len;
     memcpy(names, f.subject, sl);
     memcpy(names + sl, f.issuer, il);
