@@ -105,48 +105,36 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void entry_cert(sfm_history_entry *e, const sfm_cert_info *ci)
-{
-    if (!ci)
-        return;
-    e->has_cert = 1;
-    snprintf(e->cert_subject, sizeof(e->cert_subject), "%s", ci->subject);
-    snprintf(e->cert_issuer, sizeof(e->cert_issuer), "%s", ci->issuer);
-    memcpy(e->cert_fp, ci->sha256, sizeof(e->cert_fp));
-}
-
-/* One login-history entry for a decision of the policy. */
-static void record(const sfm_app *app, const sfm_request *req, const char *username, const sfm_decision *d,
-                   enum sfm_login_check login)
+/* One login-history entry for a decision of the policy; `endpoint` NULL for a handshake. */
+static void record(const sfm_app *app, enum sfm_listener l, const char *remote_addr, const char *method,
+                   const char *path, const sfm_cert_info *ci, const sfm_decision *d)
 {
     if (!app->history)
         return;
-    sfm_history_entry e = {.time_ms = now_ms(), .allowed = d->allowed};
-    snprintf(e.listener, sizeof(e.listener), "%s", sfm_listener_name(req->peer->listener));
-    snprintf(e.remote_addr, sizeof(e.remote_addr), "%s", req->peer->remote_addr);
-    snprintf(e.username, sizeof(e.username), "%s", username ? username : "");
-    snprintf(e.endpoint, sizeof(e.endpoint), "%s %s", req->method, req->path);
+    sfm_history_entry e = {.time_ms = now_ms(), .allowed = d->allowed, .has_cert = ci != NULL};
+    snprintf(e.listener, sizeof(e.listener), "%s", sfm_listener_name(l));
+    snprintf(e.remote_addr, sizeof(e.remote_addr), "%s", remote_addr);
+    if (method)
+        snprintf(e.endpoint, sizeof(e.endpoint), "%s %s", method, path);
     snprintf(e.reason, sizeof(e.reason), "%s", sfm_decision_code(d));
-    snprintf(e.status, sizeof(e.status), "%s", sfm_decision_status(d, login));
-    entry_cert(&e, req->peer->cert);
+    snprintf(e.status, sizeof(e.status), "%s", sfm_decision_status(d, SFM_LOGIN_OK));
+    if (ci) {
+        snprintf(e.cert_subject, sizeof(e.cert_subject), "%s", ci->subject);
+        snprintf(e.cert_issuer, sizeof(e.cert_issuer), "%s", ci->issuer);
+        memcpy(e.cert_fp, ci->sha256, sizeof(e.cert_fp));
+    }
     sfm_history_add(app->history, &e);
 }
 
 void sfm_http_handshake_refused(const sfm_app *app, enum sfm_listener l, const char *remote_addr,
                                 const sfm_cert_info *ci, enum sfm_l1_reason l1, int no_cert)
 {
-    if (!app->history || (l1 == SFM_L1_OK && !no_cert))
-        return;
     sfm_decision d = {.allowed = 0, .reason = SFM_REASON_LAYER1, .l1 = l1, .row = 1};
     if (no_cert)
         d = (sfm_decision){.allowed = 0, .reason = SFM_REASON_NO_CLIENT_CERTIFICATE, .row = 8};
-    sfm_history_entry e = {.time_ms = now_ms(), .allowed = 0};
-    snprintf(e.listener, sizeof(e.listener), "%s", sfm_listener_name(l));
-    snprintf(e.remote_addr, sizeof(e.remote_addr), "%s", remote_addr);
-    snprintf(e.reason, sizeof(e.reason), "%s", sfm_decision_code(&d));
-    snprintf(e.status, sizeof(e.status), "%s", sfm_decision_status(&d, SFM_LOGIN_OK));
-    entry_cert(&e, ci);
-    sfm_history_add(app->history, &e);
+    else if (l1 == SFM_L1_OK)
+        return; /* not a refusal of the client */
+    record(app, l, remote_addr, NULL, NULL, ci, &d);
 }
 
 /* The policy input every request starts from: its connection. */
@@ -185,7 +173,7 @@ void sfm_http_handle(const sfm_app *app, const sfm_request *req, sfm_response *r
     sfm_policy_input in = policy_input(req, route ? SFM_KIND_PUBLIC : SFM_KIND_API);
     in.version_known = route != NULL;
     sfm_decision d = sfm_policy_decide(&in);
-    record(app, req, NULL, &d, SFM_LOGIN_OK);
+    record(app, req->peer->listener, req->peer->remote_addr, req->method, req->path, req->peer->cert, &d);
     switch (d.reason) {
     case SFM_REASON_ALLOWED: break;
     case SFM_REASON_LAYER1: sfm_api_certificate_error(resp, sfm_l1_code(d.l1), sfm_l1_sentence(d.l1)); return;
