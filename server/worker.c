@@ -101,7 +101,6 @@ struct sfm_worker {
     int64_t accept_paused_until;
     sfm_tls_ctx *tls[2];
     _Atomic(sfm_tls_shared *) next_tls; /* sfm_worker_set_tls: contexts to build */
-    atomic_int stop_requested;
     sfm_bridge *bridge;
     const sfm_app *app;
     int handshake_ms, idle_ms;
@@ -564,8 +563,8 @@ static void conn_new(sfm_worker *w, int fd, enum sfm_listener kind, const struct
     format_addr(ss, c->addr);
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    /* A reload finished while this worker was busy: its connections from
-     * now on use the new contexts. */
+    /* After a reload the worker's connections use the new contexts from
+     * the first one accepted afterwards. */
     if (atomic_load(&w->next_tls))
         switch_tls(w);
     if (sfm_tls_conn_init(&c->tls, w->tls[kind], fd) < 0) {
@@ -728,8 +727,6 @@ static void *worker_main(void *arg)
             sfm_log(SFM_LOG_ERROR, "worker_failed", "worker %d: epoll_wait: %s", w->id, strerror(errno));
             break;
         }
-        if (atomic_load(&w->next_tls))
-            switch_tls(w);
         int run_bridge = 0;
         for (int i = 0; i < n; i++) {
             struct src *s = evs[i].data.ptr;
@@ -756,8 +753,7 @@ static void *worker_main(void *arg)
             case SRC_STOP: {
                 uint64_t v;
                 (void)read(w->stop_src.fd, &v, sizeof(v));
-                if (atomic_load(&w->stop_requested))
-                    begin_drain(w);
+                begin_drain(w);
                 break;
             }
             }
@@ -854,7 +850,6 @@ int sfm_worker_start(sfm_worker *w)
 
 void sfm_worker_stop(sfm_worker *w)
 {
-    atomic_store(&w->stop_requested, 1);
     uint64_t one = 1;
     (void)!write(w->stop_src.fd, &one, sizeof(one));
 }
@@ -862,8 +857,6 @@ void sfm_worker_stop(sfm_worker *w)
 void sfm_worker_set_tls(sfm_worker *w, sfm_tls_shared *sh)
 {
     sfm_tls_shared_unref(atomic_exchange(&w->next_tls, sfm_tls_shared_ref(sh)));
-    uint64_t one = 1;
-    (void)!write(w->stop_src.fd, &one, sizeof(one));
 }
 
 void sfm_worker_join(sfm_worker *w)

@@ -39,9 +39,9 @@ SFM_NODISCARD int sfm_worker_start(sfm_worker *w);
 /** Asks it to drain: stop accepting, finish what is in flight, then return. Thread-safe. */
 void sfm_worker_stop(sfm_worker *w);
 /**
- * Gives the worker a new TLS state (SIGHUP): connections it accepts from its
- * next wake-up on use contexts built on `sh`; those in flight keep theirs.
- * Takes a reference of its own. Thread-safe.
+ * Gives the worker a new TLS state (SIGHUP): the connections it accepts from
+ * now on use contexts built on `sh` (built when the next one arrives); those
+ * in flight keep theirs. Takes a reference of its own. Thread-safe.
  */
 void sfm_worker_set_tls(sfm_worker *w, sfm_tls_shared *sh);
 /** Waits for its thread to end. */
