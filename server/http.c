@@ -109,8 +109,6 @@ static int64_t now_ms(void)
 static void record(const sfm_app *app, enum sfm_listener l, const char *remote_addr, const char *method,
                    const char *path, const sfm_cert_info *ci, const sfm_decision *d)
 {
-    if (!app->history)
-        return;
     sfm_history_entry e = {.time_ms = now_ms(), .allowed = d->allowed, .has_cert = ci != NULL};
     snprintf(e.listener, sizeof(e.listener), "%s", sfm_listener_name(l));
     snprintf(e.remote_addr, sizeof(e.remote_addr), "%s", remote_addr);

@@ -54,7 +54,7 @@ typedef struct sfm_response {
 /** What the handlers share: set up before the workers start, then only read. */
 typedef struct sfm_app {
     sfm_state *state;              /* the org; admin changes go through it */
-    sfm_history *history;          /* the login history; NULL: none kept */
+    sfm_history *history;          /* the login history */
     const char *admin_token;       /* what /__admin/ callers must send as "Authorization: Bearer" */
     int mutual_auth_failed_status; /* 401 or 403 */
 } sfm_app;

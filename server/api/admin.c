@@ -69,7 +69,7 @@ static int token_ok(const sfm_app *app, const sfm_request *req)
 void sfm_api_health(const sfm_app *app, const sfm_request *req, sfm_response *resp)
 {
     (void)req;
-    json_int_t dropped = app->history ? (json_int_t)sfm_history_dropped(app->history) : 0;
+    json_int_t dropped = (json_int_t)sfm_history_dropped(app->history);
     sfm_response_json(resp, 200, json_pack("{s:s, s:I}", "status", "ok", "historyDropped", dropped));
 }
 
@@ -397,10 +397,6 @@ static void login_history(const sfm_app *app, const sfm_request *req, sfm_respon
     f.username = username && *username ? username : NULL;
     f.reason = reason && *reason ? reason : NULL;
     char *json = NULL;
-    if (!app->history) {
-        sfm_response_set(resp, 200, "application/json;charset=UTF-8", "[]", 2);
-        return;
-    }
     if (sfm_history_query_json(app->history, &f, &json) < 0) {
         admin_error(resp, 500, "UNKNOWN_EXCEPTION", "The login history could not be read.");
         return;
@@ -419,7 +415,7 @@ static void reset(const sfm_app *app, sfm_response *resp)
         state_error(resp, &e);
         return;
     }
-    if (app->history && sfm_history_clear(app->history) < 0) {
+    if (sfm_history_clear(app->history) < 0) {
         admin_error(resp, 500, "UNKNOWN_EXCEPTION", "The login history could not be cleared.");
         return;
     }
