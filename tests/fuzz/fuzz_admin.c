@@ -19,7 +19,7 @@
  *
  * Every answer must be well-formed: a status from 200 to 599, a JSON body
  * that parses whenever the type says JSON (empty only for 204), admin errors
- * shaped [{"errorCode","message"}], no 500 (nothing here runs out of memory
+ * in JSON shaped [{"errorCode","message"}], no 500 (nothing here runs out of memory
  * or disk), and an acknowledged upload or deletion visible in the snapshot a
  * request starting afterwards gets. A broken invariant is an abort().
  */
@@ -220,8 +220,11 @@ static void check_answer(const sfm_request *req, const sfm_response *resp, char 
     int is_admin = strncmp(req->path, "/__admin/", 9) == 0;
     if (resp->status == 500)
         broken(req, resp, "500 without a failing allocation or disk");
-    if (strncasecmp(resp->content_type, "application/json", 16) != 0)
+    if (strncasecmp(resp->content_type, "application/json", 16) != 0) {
+        if (is_admin && resp->status >= 400)
+            broken(req, resp, "admin error that is not JSON");
         return;
+    }
     if (resp->body_len == 0) {
         if (resp->status != 204)
             broken(req, resp, "empty JSON body");

@@ -16,7 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     /* Every string field is terminated inside its buffer. */
     if (!memchr(facts.subject, 0, sizeof(facts.subject)) || !memchr(facts.issuer, 0, sizeof(facts.issuer)) ||
-        !memchr(facts.serial, 0, sizeof(facts.serial)) || strlen(facts.sha256) != 64)
+        !memchr(facts.serial, 0, sizeof(facts.serial)) || !memchr(facts.sha256, 0, sizeof(facts.sha256)) ||
+        strlen(facts.sha256) != 64)
         abort();
     char iso[32];
     sfm_pki_iso8601(facts.not_before, iso);

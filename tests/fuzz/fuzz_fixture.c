@@ -41,6 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
 
     static char err[16384]; /* the size main.c gives it */
+    /* No NUL and no text left from the previous input: a failure must write its own message. */
+    memset(err, 'x', sizeof(err));
     sfm_org *org = NULL;
     int rc = sfm_org_load(&org, path, err, sizeof(err));
     if (rc == 0) {

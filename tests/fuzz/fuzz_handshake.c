@@ -197,6 +197,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         io = sfm_tls_handshake(&t);
         drain(sv[1]);
     }
+    if ((io == SFM_IO_WANT_READ || io == SFM_IO_WANT_WRITE) && f.shut) {
+        /* The whole input and then EOF were delivered: the handshake must have ended. */
+        fprintf(stderr, "handshake still wants %s after %d steps and EOF\n",
+                io == SFM_IO_WANT_READ ? "read" : "write", MAX_HANDSHAKE_STEPS);
+        abort();
+    }
     if (io == SFM_IO_OK) {
         /* Alert mode never completes a handshake with a failed chain. */
         if (alert && t.cert && t.cert->reason != SFM_L1_OK) {

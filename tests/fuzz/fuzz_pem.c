@@ -52,8 +52,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         for (size_t i = 0; i < n; i++) {
             sfm_pki_facts facts;
+            memset(&facts, 0x5a, sizeof(facts)); /* unterminated: a missing NUL shows up */
             if (sfm_pki_facts_of(certs[i].der, certs[i].len, &facts) == 0 &&
-                (strlen(facts.subject) >= sizeof(facts.subject) || strlen(facts.sha256) != 64))
+                (!memchr(facts.subject, 0, sizeof(facts.subject)) ||
+                 !memchr(facts.issuer, 0, sizeof(facts.issuer)) ||
+                 !memchr(facts.sha256, 0, sizeof(facts.sha256)) || strlen(facts.sha256) != 64))
                 abort();
         }
         sfm_pki_ders_free(certs, n);

@@ -127,6 +127,7 @@ static void test_certstore_entry_keeps_the_facts_of_its_leaf(void **state)
     char id[SFM_SFID_LEN + 1];
     sfm_certs_id_of(fp, id);
     assert_string_equal(e->id, id);
+    assert_string_equal(e->id, "0P10Dn2Ie2x6yUpSEI"); /* 0xa0a1a2a3a4a5a6a7 in base 62, then the checksum */
     sfm_cert_entry_unref(e);
 }
 

@@ -8,13 +8,20 @@
 
 #include "config.h"
 
-static int parse(sfm_config *c, char **argv, char **envp, char err[SFM_CONFIG_ERR_LEN])
+/* Parses a NULL-terminated argv; *action (may be NULL) gets what to do. */
+static int parse_action(sfm_config *c, char **argv, char **envp, enum sfm_config_action *action,
+                        char err[SFM_CONFIG_ERR_LEN])
 {
     int argc = 0;
     while (argv[argc])
         argc++;
-    enum sfm_config_action action;
-    return sfm_config_parse(c, argc, argv, envp, &action, err);
+    enum sfm_config_action ignored;
+    return sfm_config_parse(c, argc, argv, envp, action ? action : &ignored, err);
+}
+
+static int parse(sfm_config *c, char **argv, char **envp, char err[SFM_CONFIG_ERR_LEN])
+{
+    return parse_action(c, argv, envp, NULL, err);
 }
 
 static void test_config_defaults_match_spec(void **state)
@@ -23,7 +30,9 @@ static void test_config_defaults_match_spec(void **state)
     char *argv[] = {"sfmtls-server", NULL}, *envp[] = {NULL};
     sfm_config c;
     char err[SFM_CONFIG_ERR_LEN];
-    assert_int_equal(parse(&c, argv, envp, err), 0);
+    enum sfm_config_action action = SFM_CONFIG_HELP;
+    assert_int_equal(parse_action(&c, argv, envp, &action, err), 0);
+    assert_int_equal(action, SFM_CONFIG_RUN);
     assert_int_equal(c.mtls_port, 8443);
     assert_int_equal(c.port, 8444);
     assert_string_equal(c.state_dir, ".sfmtls");
@@ -38,6 +47,37 @@ static void test_config_defaults_match_spec(void **state)
     assert_int_equal(c.session_timeout, 7200);
     assert_int_equal(c.history_max, 100000);
     assert_int_equal(c.mutual_auth_failed_status, 401);
+    assert_string_equal(c.public_host, "localhost");
+    assert_int_equal(c.public_port, 0);
+    assert_int_equal(c.server_key, SFM_SERVER_KEY_RSA);
+    assert_int_equal(c.log_format, SFM_LOG_TEXT);
+    assert_int_equal(c.allow_no_eku, 0);
+    assert_int_equal(c.ephemeral, 0);
+    assert_int_equal(c.reset, 0);
+    assert_null(c.tls_cert);
+    assert_null(c.tls_key);
+    assert_null(c.admin_token);
+    assert_int_equal(c.trust.n, 0);
+    assert_int_equal(c.crl.n, 0);
+    assert_true(c.workers >= 1); /* the number of cores */
+    assert_int_equal(c.bind_is_default, 1);
+    assert_int_equal(c.fixtures_is_default, 1);
+    sfm_config_cleanup(&c);
+}
+
+static void test_config_help_and_version_are_actions_not_runs(void **state)
+{
+    (void)state;
+    char *help[] = {"s", "--port=1", "--help", NULL}, *version[] = {"s", "--version", NULL}, *envp[] = {NULL};
+    sfm_config c;
+    char err[SFM_CONFIG_ERR_LEN];
+    enum sfm_config_action action = SFM_CONFIG_RUN;
+    assert_int_equal(parse_action(&c, help, envp, &action, err), 0);
+    assert_int_equal(action, SFM_CONFIG_HELP);
+    sfm_config_cleanup(&c);
+    action = SFM_CONFIG_RUN;
+    assert_int_equal(parse_action(&c, version, envp, &action, err), 0);
+    assert_int_equal(action, SFM_CONFIG_VERSION);
     sfm_config_cleanup(&c);
 }
 
@@ -61,8 +101,10 @@ static void test_config_flags_win_over_variables(void **state)
     assert_int_equal(c.allow_no_eku, 1);
     assert_int_equal(c.ephemeral, 1);
     assert_int_equal(c.trust.n, 2);
+    assert_string_equal(c.trust.v[0], "/a.pem");
     assert_string_equal(c.trust.v[1], "/b.pem");
     assert_int_equal(c.bind.n, 2);
+    assert_string_equal(c.bind.v[0], "10.0.0.1");
     assert_string_equal(c.bind.v[1], "::");
     assert_int_equal(c.bind_is_default, 0);
     sfm_config_cleanup(&c);
@@ -126,6 +168,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_defaults_match_spec),
+        cmocka_unit_test(test_config_help_and_version_are_actions_not_runs),
         cmocka_unit_test(test_config_flags_win_over_variables),
         cmocka_unit_test(test_config_repeated_flag_replaces_the_variables_list),
         cmocka_unit_test(test_config_bad_input_names_the_flag),

@@ -245,6 +245,38 @@ static void test_jsonlines_path_functions_cut_long_paths(void **state)
     assert_memory_equal(p + strlen(parent), "[12", 3);
 }
 
+/* The loader quotes names in its messages with sfm_jsonlines_quote(): escaped as JSON, and cut with "..."
+ * when too long, never inside a character. */
+static void test_jsonlines_quote_escapes_and_cuts_between_characters(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_ptr_equal(sfm_jsonlines_quote(out, sizeof(out), "a\"b\\c\td\x7f\xc3\xa9"), out);
+    assert_string_equal(out, "\"a\\\"b\\\\c\\u0009d\\u007f\xc3\xa9\"");
+    assert_string_equal(sfm_jsonlines_quote(out, sizeof(out), ""), "\"\"");
+
+    static const char abc[] = "abcdefghijklmnopqrstuvwxyz";
+    char small[24];
+    sfm_jsonlines_quote(small, sizeof(small), abc);
+    size_t n = strlen(small);
+    assert_true(n > 5 && n < sizeof(small));
+    assert_int_equal(small[0], '"');
+    assert_memory_equal(small + 1, abc, n - 5); /* a prefix of the name */
+    assert_string_equal(small + n - 4, "...\"");
+
+    /* Two-byte characters after one ASCII letter, so that the cut could fall inside one: the part kept is
+     * whole characters. */
+    sfm_jsonlines_quote(small, sizeof(small),
+                        "a\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+    n = strlen(small);
+    assert_true(n > 6 && n < sizeof(small));
+    assert_memory_equal(small, "\"a", 2);
+    assert_string_equal(small + n - 4, "...\"");
+    assert_int_equal((n - 6) % 2, 0);
+    for (size_t i = 2; i + 4 < n; i += 2)
+        assert_memory_equal(small + i, "\xc3\xa9", 2);
+}
+
 static void test_jsonlines_identifiers_are_ascii_letters_digits_underscores(void **state)
 {
     (void)state;
@@ -461,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_jsonlines_keys_are_decoded_then_escaped_in_the_path),
         cmocka_unit_test(test_jsonlines_path_functions_spell_paths_as_the_scanner_does),
         cmocka_unit_test(test_jsonlines_path_functions_cut_long_paths),
+        cmocka_unit_test(test_jsonlines_quote_escapes_and_cuts_between_characters),
         cmocka_unit_test(test_jsonlines_identifiers_are_ascii_letters_digits_underscores),
         cmocka_unit_test(test_jsonlines_a_value_is_on_the_line_where_it_starts),
         cmocka_unit_test(test_jsonlines_a_repeated_key_keeps_its_first_line),

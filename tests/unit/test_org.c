@@ -14,7 +14,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include <unistd.h>
 
 #include "org.h"
+#include "support.h"
 
 /** Longest path the tests build, and of their temporary directory. */
 #define T_PATH_MAX 4096
@@ -52,20 +52,12 @@ static int setup_dir(void **state)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown_dir(void **state)
 {
     tdir *t = *state;
-    nftw(t->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = t_rmtree(t->root);
     free(t);
-    return 0;
+    return rc;
 }
 
 /* Writes `text` to root/name (directories must exist); the full path into out. */
@@ -95,6 +87,7 @@ static void load_fails(tdir *t, const char *text)
     write_file(t, "fixture.json", text, path);
     assert_true(sfm_org_load(&org, path, t->err, sizeof(t->err)) < 0);
     assert_null(org);
+    assert_true(t->err[0] != '\0');
     /* Every line of the report names the file. */
     for (const char *line = t->err; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
         assert_memory_equal(line, path, strlen(path));
@@ -561,6 +554,15 @@ static void test_org_a_full_report_says_how_many_more(void **state)
     assert_non_null(strstr(err, "$.users[0] (line 9): missing required key \"profile\""));
     assert_non_null(strstr(err, " more problems not shown)"));
     assert_true(strlen(err) < sizeof(err));
+    /* The count is on the last line, and the problems shown plus those counted are all 100. */
+    const char *last = strrchr(err, '\n');
+    assert_non_null(last);
+    size_t more = 0;
+    char tail = 0;
+    assert_int_equal(sscanf(last, "\n(%zu more problems not shown%c", &more, &tail), 2);
+    assert_int_equal(tail, ')');
+    assert_true(more > 0);
+    assert_int_equal(count_lines(err) - 1 + more, 100);
 }
 
 static void test_org_syntax_error_names_line_and_column(void **state)
@@ -683,8 +685,10 @@ static void test_org_ids_given_kept_derived_unique(void **state)
     assert_string_equal(org->id, "00D000000000001EAA"); /* stored as 18 */
     assert_string_equal(org->profiles[0].id, "00e000000000001AAA");
     assert_string_equal(org->users[0].id, taken);
+    assert_string_not_equal(salted, taken); /* the salt reaches the id */
     assert_string_equal(org->users[1].id,
                         salted); /* derived from "b@t": the username's case does not count */
+    assert_string_not_equal(org->users[1].id, org->users[0].id);
     assert_false(org->users[1].active);
     assert_string_equal(org->users[2].id, "005000000000009AAA");
     assert_non_null(org->records);

@@ -497,6 +497,11 @@ static void test_pki_ca_init_writes_four_files_keys_0600(void **state)
     struct stat st;
 
     assert_int_equal(sfm_pki_ca_exists(fx->ca), 1);
+    /* The certificates are there too, as regular files. */
+    assert_int_equal(stat(path_of(path, fx, "ca.pem"), &st), 0);
+    assert_true(S_ISREG(st.st_mode) && st.st_size > 0);
+    assert_int_equal(stat(path_of(path, fx, "intermediate.pem"), &st), 0);
+    assert_true(S_ISREG(st.st_mode) && st.st_size > 0);
     assert_int_equal(stat(path_of(path, fx, "ca.key"), &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     assert_int_equal(stat(path_of(path, fx, "intermediate.key"), &st), 0);
@@ -868,13 +873,17 @@ static void test_pki_check_pem_reports_every_problem(void **state)
 static void test_pki_check_pem_detail_is_cut_safely_when_small(void **state)
 {
     fixture *fx = *state;
-    char path[T_PATH_MAX], detail[16];
+    char path[T_PATH_MAX], detail[16], full[1024];
     sfm_pki_trust *t = trust_of(path_of(path, fx, "ca.pem"));
 
     memset(detail, 'x', sizeof detail);
     assert_int_not_equal(check_file(t, path_of(path, fx, "out/self.crt"), time(NULL), detail, sizeof detail),
                          0);
     assert_true(memchr(detail, '\0', sizeof detail) != NULL);
+    /* What fits is the start of the full text, filling the buffer. */
+    assert_int_not_equal(check_file(t, path_of(path, fx, "out/self.crt"), time(NULL), full, sizeof full), 0);
+    assert_int_equal(strlen(detail), sizeof detail - 1);
+    assert_memory_equal(detail, full, sizeof detail - 1);
     sfm_pki_trust_free(t);
 }
 

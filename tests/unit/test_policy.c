@@ -348,8 +348,11 @@ static void test_policy_table_covers_every_row(void **state)
 {
     (void)state;
     int seen[13] = {0};
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        seen[sfm_policy_decide(&cases[i].in).row] = 1;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int row = sfm_policy_decide(&cases[i].in).row;
+        assert_in_range(row, 1, 12);
+        seen[row] = 1;
+    }
     for (int row = 1; row <= 12; row++) {
         if (!seen[row])
             print_error("row %d has no case\n", row);

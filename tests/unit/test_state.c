@@ -16,7 +16,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,7 @@
 #include <unistd.h>
 
 #include "state.h"
+#include "support.h"
 
 #define T_PATH_MAX 512
 #define T_FIXTURE  SFMTLS_SOURCE_DIR "/fixtures/default-org.json"
@@ -41,14 +41,6 @@ typedef struct tenv {
 } tenv;
 
 /* ---- helpers ------------------------------------------------------------------------------ */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -95,21 +87,12 @@ static sfm_state *state_on(const tenv *t, const char *fixture)
     return st;
 }
 
-static sfm_store *store_open(const char *path)
-{
-    char err[SFM_STORE_ERR_LEN] = "";
-    sfm_store *s = NULL;
-    if (sfm_store_open(&s, path, err) != 0)
-        fail_msg("sfm_store_open: %s", err);
-    return s;
-}
-
 /* A restart: the state and the database closed, then opened again on `fixture`. */
 static void restart(tenv *t, const char *fixture)
 {
     sfm_state_free(t->st);
     sfm_store_close(t->store);
-    t->store = store_open(t->db);
+    t->store = t_store_open(t->db);
     t->st = state_on(t, fixture);
 }
 
@@ -121,7 +104,7 @@ static int setup_env(tenv *t, int file_store)
     snprintf(t->db, sizeof(t->db), "%.400s/state.db", t->dir);
     if (sfm_pki_ca_init(t->dir, SFM_PKI_KEY_EC_P256, err) != 0)
         fail_msg("sfm_pki_ca_init: %s", err);
-    t->store = store_open(file_store ? t->db : NULL);
+    t->store = t_store_open(file_store ? t->db : NULL);
     t->st = state_on(t, T_FIXTURE);
     return 0;
 }
@@ -147,9 +130,9 @@ static int teardown_env(void **state)
     tenv *t = *state;
     sfm_state_free(t->st);
     sfm_store_close(t->store);
-    nftw(t->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = t_rmtree(t->dir);
     free(t);
-    return 0;
+    return rc;
 }
 
 /* Options for issue(): which negative kind, and from which CA directory. */
@@ -269,6 +252,24 @@ static char *demo_chain(const tenv *t, size_t *len)
     char path[T_PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/clients/demo-client.chain.pem", t->dir);
     return slurp(path, len);
+}
+
+/* The id of the fixture's preload in the current snapshot, into id. */
+static void demo_id(const tenv *t, char id[SFM_SFID_LEN + 1])
+{
+    sfm_snapshot *s = sfm_state_acquire(t->st);
+    const sfm_cert_entry *demo = demo_of(s);
+    assert_non_null(demo);
+    snprintf(id, SFM_SFID_LEN + 1, "%s", demo->id);
+    sfm_snapshot_unref(s);
+}
+
+/* Deletes a certificate by id and expects success. */
+static void delete_ok(sfm_state *st, const char *id)
+{
+    sfm_state_error err = {0};
+    if (sfm_state_delete_cert(st, id, &err) != 0)
+        fail_msg("delete %s: %d %s %s", id, err.status, err.code, err.message);
 }
 
 /* Uploads and expects success; returns the entry (a reference). */
@@ -398,6 +399,7 @@ static void test_state_restart_keeps_the_issued_preload(void **state)
     tenv *t = *state;
     sfm_snapshot *s = sfm_state_acquire(t->st);
     char fp[65];
+    assert_non_null(demo_of(s));
     snprintf(fp, sizeof(fp), "%s", demo_of(s)->fp_hex);
     sfm_snapshot_unref(s);
     /* A second start does not issue a new certificate: clients/ already has one. */
@@ -594,19 +596,17 @@ static void test_state_delete_unknown_id_is_404(void **state)
 static void test_state_deleted_preload_stays_deleted_until_uploaded(void **state)
 {
     tenv *t = *state;
-    sfm_snapshot *s = sfm_state_acquire(t->st);
     char id[SFM_SFID_LEN + 1];
-    snprintf(id, sizeof(id), "%s", demo_of(s)->id);
-    sfm_snapshot_unref(s);
-
-    sfm_state_error err = {0};
-    assert_int_equal(sfm_state_delete_cert(t->st, id, &err), 0);
-    s = sfm_state_acquire(t->st);
+    demo_id(t, id);
+    delete_ok(t->st, id);
+    sfm_snapshot *s = sfm_state_acquire(t->st);
     assert_int_equal(sfm_certs_count(s->certs), 0);
     sfm_snapshot_unref(s);
     /* Deleting it twice: it is gone. */
+    sfm_state_error err = {0};
     assert_int_equal(sfm_state_delete_cert(t->st, id, &err), -1);
     assert_int_equal(err.status, 404);
+    assert_string_equal(err.code, "NOT_FOUND");
 
     /* A restart on the same database: the preload stays deleted. */
     restart(t, T_FIXTURE);
@@ -632,7 +632,7 @@ static void test_state_deleted_preload_stays_deleted_until_uploaded(void **state
     sfm_snapshot_unref(s);
 
     /* Deleting that upload deletes the fixture's certificate again, across restarts. */
-    assert_int_equal(sfm_state_delete_cert(t->st, id, &err), 0);
+    delete_ok(t->st, id);
     restart(t, T_FIXTURE);
     s = sfm_state_acquire(t->st);
     assert_int_equal(sfm_certs_count(s->certs), 0);
@@ -656,8 +656,7 @@ static void test_state_deleted_upload_is_gone_after_restart(void **state)
     assert_int_equal(sfm_certs_count(s->certs), 2);
     sfm_snapshot_unref(s);
 
-    sfm_state_error err = {0};
-    assert_int_equal(sfm_state_delete_cert(t->st, id, &err), 0);
+    delete_ok(t->st, id);
     restart(t, T_FIXTURE);
     s = sfm_state_acquire(t->st);
     assert_null(sfm_certs_find_id(s->certs, id));
@@ -782,24 +781,23 @@ static void test_state_reset_returns_to_the_fixture(void **state)
 {
     tenv *t = *state;
     sfm_snapshot *fresh = sfm_state_acquire(t->st);
-    const sfm_cert_entry *demo = demo_of(fresh);
-    char demo_id[SFM_SFID_LEN + 1];
-    snprintf(demo_id, sizeof(demo_id), "%s", demo->id);
+    char demo[SFM_SFID_LEN + 1];
+    demo_id(t, demo);
     size_t len = 0;
     char *pem = issue(t, "alice", NULL, &len);
     sfm_cert_entry *e = upload_ok(t->st, "alice", pem, len);
-    sfm_state_error err = {0};
-    assert_int_equal(sfm_state_delete_cert(t->st, demo_id, &err), 0);
+    delete_ok(t->st, demo);
     patch_ok(t->st, "mtls@acme.test",
              &(sfm_user_patch){.profile = "Standard User", .has_permsets = 1, .active = 0});
 
     sfm_snapshot *changed = sfm_state_acquire(t->st);
+    sfm_state_error err = {0};
     assert_int_equal(sfm_state_reset(t->st, &err), 0);
     sfm_snapshot *s = sfm_state_acquire(t->st);
     assert_true(s->generation > changed->generation);
     assert_int_equal(sfm_certs_count(s->certs), 1);
-    assert_non_null(sfm_certs_find_id(s->certs, demo_id));
-    assert_int_equal(sfm_certs_find_id(s->certs, demo_id)->preloaded, 1);
+    assert_non_null(sfm_certs_find_id(s->certs, demo));
+    assert_int_equal(sfm_certs_find_id(s->certs, demo)->preloaded, 1);
     assert_null(sfm_certs_find_id(s->certs, e->id));
     for (size_t i = 0; i < s->org->n_users; i++) {
         assert_int_equal(s->users[i].perms, fresh->users[i].perms);
@@ -818,7 +816,7 @@ static void test_state_reset_returns_to_the_fixture(void **state)
     restart(t, T_FIXTURE);
     s = sfm_state_acquire(t->st);
     assert_int_equal(sfm_certs_count(s->certs), 1);
-    assert_non_null(sfm_certs_find_id(s->certs, demo_id));
+    assert_non_null(sfm_certs_find_id(s->certs, demo));
     assert_int_equal(view_of(s, "mtls@acme.test")->perms, view_of(fresh, "mtls@acme.test")->perms);
     sfm_snapshot_unref(s);
     sfm_cert_entry_unref(e);
@@ -885,12 +883,9 @@ static void test_state_reload_drops_stale_patches_and_keeps_uploads(void **state
 static void test_state_reload_keeps_runtime_certificate_changes(void **state)
 {
     tenv *t = *state;
-    sfm_snapshot *s = sfm_state_acquire(t->st);
-    char demo_id[SFM_SFID_LEN + 1];
-    snprintf(demo_id, sizeof(demo_id), "%s", demo_of(s)->id);
-    sfm_snapshot_unref(s);
-    sfm_state_error e = {0};
-    assert_int_equal(sfm_state_delete_cert(t->st, demo_id, &e), 0);
+    char demo[SFM_SFID_LEN + 1];
+    demo_id(t, demo);
+    delete_ok(t->st, demo);
     size_t len = 0;
     char *pem = issue(t, "alice", NULL, &len);
     sfm_cert_entry *alice = upload_ok(t->st, "alice", pem, len);
@@ -900,8 +895,8 @@ static void test_state_reload_keeps_runtime_certificate_changes(void **state)
     sfm_org *org = org_load(T_FIXTURE);
     assert_int_equal(sfm_state_reload(t->st, org, trust_of_dir(t->dir), err), 0);
     sfm_org_unref(org);
-    s = sfm_state_acquire(t->st);
-    assert_null(sfm_certs_find_id(s->certs, demo_id));
+    sfm_snapshot *s = sfm_state_acquire(t->st);
+    assert_null(sfm_certs_find_id(s->certs, demo));
     assert_non_null(sfm_certs_find_id(s->certs, alice->id));
     assert_int_equal(sfm_certs_count(s->certs), 1);
     sfm_snapshot_unref(s);

@@ -17,52 +17,11 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "support.h"
 
 #define FP_A "aa00000000000000000000000000000000000000000000000000000000000001"
 #define FP_B "bb00000000000000000000000000000000000000000000000000000000000002"
 #define FP_P "cc00000000000000000000000000000000000000000000000000000000000003"
-
-/* A fresh directory and the database path inside it. */
-typedef struct tmp_db {
-    char dir[64];
-    char path[128];
-} tmp_db;
-
-static int setup_dir(void **state)
-{
-    tmp_db *t = calloc(1, sizeof(*t));
-    snprintf(t->dir, sizeof(t->dir), "/tmp/sfmtls-store-XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
-    snprintf(t->path, sizeof(t->path), "%s/state.db", t->dir);
-    *state = t;
-    return 0;
-}
-
-static int teardown_dir(void **state)
-{
-    tmp_db *t = *state;
-    char p[192];
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-        snprintf(p, sizeof(p), "%s%s", t->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(t->dir);
-    free(t);
-    return 0;
-}
-
-static sfm_store *open_ok(const char *path)
-{
-    sfm_store *st = NULL;
-    char err[SFM_STORE_ERR_LEN];
-    int rc = sfm_store_open(&st, path, err);
-    if (rc != 0)
-        print_message("open: %s\n", err);
-    assert_int_equal(rc, 0);
-    assert_non_null(st);
-    return st;
-}
 
 /* ---- certificates ---- */
 
@@ -110,8 +69,8 @@ static const char PEM_B[] = "-----BEGIN CERTIFICATE-----\nMIIB\0BBB\n-----END CE
 
 static void test_store_certs_survive_a_reopen(void **state)
 {
-    tmp_db *t = *state;
-    sfm_store *st = open_ok(t->path);
+    t_tmpdb *t = *state;
+    sfm_store *st = t_store_open(t->path);
     assert_int_equal(sfm_store_cert_put(st, FP_A, "partner", PEM_A, sizeof(PEM_A) - 1, 1700000000123), 0);
     assert_int_equal(sfm_store_cert_put(st, FP_B, "démo", PEM_B, sizeof(PEM_B) - 1, 1700000000456), 0);
     sfm_store_close(st);
@@ -120,7 +79,7 @@ static void test_store_certs_survive_a_reopen(void **state)
     assert_int_equal(stat(t->path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
 
-    st = open_ok(t->path);
+    st = t_store_open(t->path);
     cert_seen *s = certs_of(st);
     assert_int_equal(s->n, 2);
     assert_string_equal(s->fp[0], FP_A); /* oldest first */
@@ -138,8 +97,8 @@ static void test_store_certs_survive_a_reopen(void **state)
 
 static void test_store_delete_removes_an_upload_and_tombstones_a_preload(void **state)
 {
-    tmp_db *t = *state;
-    sfm_store *st = open_ok(t->path);
+    t_tmpdb *t = *state;
+    sfm_store *st = t_store_open(t->path);
     assert_int_equal(sfm_store_cert_put(st, FP_A, "upload", PEM_A, sizeof(PEM_A) - 1, 1000), 0);
     assert_int_equal(sfm_store_cert_delete(st, FP_A), 0);
     /* FP_P has no row: it is a preload, and its deletion must outlive a restart. */
@@ -147,7 +106,7 @@ static void test_store_delete_removes_an_upload_and_tombstones_a_preload(void **
     assert_int_equal(sfm_store_cert_delete(st, FP_P), 0); /* twice is still one tombstone */
     sfm_store_close(st);
 
-    st = open_ok(t->path);
+    st = t_store_open(t->path);
     cert_seen *s = certs_of(st);
     assert_int_equal(s->n, 1);
     assert_string_equal(s->fp[0], FP_P);
@@ -156,7 +115,7 @@ static void test_store_delete_removes_an_upload_and_tombstones_a_preload(void **
     /* Uploading the preload again replaces its tombstone. */
     assert_int_equal(sfm_store_cert_put(st, FP_P, "back", PEM_A, sizeof(PEM_A) - 1, 2000), 0);
     sfm_store_close(st);
-    st = open_ok(t->path);
+    st = t_store_open(t->path);
     s = certs_of(st);
     assert_int_equal(s->n, 1);
     assert_string_equal(s->fp[0], FP_P);
@@ -174,7 +133,7 @@ static int delete_from_callback(void *arg, const sfm_store_cert *c)
 static void test_store_each_callback_may_call_the_store(void **state)
 {
     (void)state;
-    sfm_store *st = open_ok(NULL);
+    sfm_store *st = t_store_open(NULL);
     assert_int_equal(sfm_store_cert_put(st, FP_A, "a", PEM_A, sizeof(PEM_A) - 1, 1), 0);
     assert_int_equal(sfm_store_cert_put(st, FP_B, "b", PEM_A, sizeof(PEM_A) - 1, 2), 0);
     assert_int_equal(sfm_store_certs_each(st, delete_from_callback, st), 0);
@@ -221,8 +180,8 @@ static user_seen *users_of(sfm_store *st)
 
 static void test_store_user_changes_are_replaced_deleted_and_survive(void **state)
 {
-    tmp_db *t = *state;
-    sfm_store *st = open_ok(t->path);
+    t_tmpdb *t = *state;
+    sfm_store *st = t_store_open(t->path);
     const char *sets[] = {"Enforce_mTLS", "Extra"};
     sfm_store_user mtls = {.username = "MTLS@Acme.test",
                            .profile = "Integration",
@@ -237,7 +196,7 @@ static void test_store_user_changes_are_replaced_deleted_and_survive(void **stat
     assert_int_equal(sfm_store_user_put(st, &bob), 0);
     sfm_store_close(st);
 
-    st = open_ok(t->path);
+    st = t_store_open(t->path);
     user_seen *s = users_of(st);
     assert_int_equal(s->n, 3);
     assert_string_equal(s->username[0], "admin@acme.test");
@@ -261,7 +220,7 @@ static void test_store_user_changes_are_replaced_deleted_and_survive(void **stat
     assert_int_equal(sfm_store_user_delete(st, "nobody@acme.test"), 0);
     sfm_store_close(st);
 
-    st = open_ok(t->path);
+    st = t_store_open(t->path);
     s = users_of(st);
     assert_int_equal(s->n, 2);
     assert_string_equal(s->username[0], "admin@acme.test");
@@ -318,7 +277,7 @@ static const char *endpoint_at(json_t *a, size_t i)
 static void test_store_history_append_trims_to_max(void **state)
 {
     (void)state;
-    sfm_store *st = open_ok(NULL);
+    sfm_store *st = t_store_open(NULL);
     sfm_history_entry e[7];
     char ep[32];
     for (int i = 0; i < 7; i++) {
@@ -355,7 +314,7 @@ static void test_store_history_append_trims_to_max(void **state)
 static void test_store_history_query_filters_and_shape(void **state)
 {
     (void)state;
-    sfm_store *st = open_ok(NULL);
+    sfm_store *st = t_store_open(NULL);
     sfm_history_entry e[] = {
         /* 2026-11-27T09:41:07.123Z */
         entry(1795772467123, "mtls@acme.test", "GET /services/data/v64.0/limits", 1, "ALLOWED", 1),
@@ -443,7 +402,7 @@ static void test_store_history_query_filters_and_shape(void **state)
 static void test_store_history_fields_cut_mid_character_stay_valid_json(void **state)
 {
     (void)state;
-    sfm_store *st = open_ok(NULL);
+    sfm_store *st = t_store_open(NULL);
     sfm_history_entry e = entry(0, "u", "GET /", 1, "ALLOWED", 1);
     /* A subject filling its whole field (no NUL), ending in half of "é". */
     memset(e.cert_subject, 'a', sizeof(e.cert_subject));
@@ -464,8 +423,8 @@ static void test_store_history_fields_cut_mid_character_stay_valid_json(void **s
 
 static void test_store_reset_empties_everything(void **state)
 {
-    tmp_db *t = *state;
-    sfm_store *st = open_ok(t->path);
+    t_tmpdb *t = *state;
+    sfm_store *st = t_store_open(t->path);
     sfm_store_user u = {.username = "u@acme.test", .active = 0};
     sfm_history_entry e = entry(1, "u@acme.test", "GET /", 1, "ALLOWED", 0);
     assert_int_equal(sfm_store_cert_put(st, FP_A, "a", PEM_A, sizeof(PEM_A) - 1, 1), 0);
@@ -475,7 +434,7 @@ static void test_store_reset_empties_everything(void **state)
     assert_int_equal(sfm_store_reset(st), 0);
     sfm_store_close(st);
 
-    st = open_ok(t->path);
+    st = t_store_open(t->path);
     assert_int_equal(certs_of(st)->n, 0);
     assert_int_equal(users_of(st)->n, 0);
     json_t *a = query(st, 10, 0, NULL, NULL);
@@ -492,7 +451,7 @@ static void test_store_reset_empties_everything(void **state)
 static void test_store_in_memory_works(void **state)
 {
     (void)state;
-    sfm_store *st = open_ok(NULL);
+    sfm_store *st = t_store_open(NULL);
     assert_int_equal(sfm_store_cert_put(st, FP_A, "a", PEM_A, sizeof(PEM_A) - 1, 1), 0);
     sfm_store_user u = {.username = "u@acme.test", .profile = "Integration", .active = -1};
     assert_int_equal(sfm_store_user_put(st, &u), 0);
@@ -500,7 +459,7 @@ static void test_store_in_memory_works(void **state)
     assert_int_equal(users_of(st)->n, 1);
     sfm_store_close(st);
     /* A second in-memory store starts empty. */
-    st = open_ok(NULL);
+    st = t_store_open(NULL);
     assert_int_equal(certs_of(st)->n, 0);
     sfm_store_close(st);
 }
@@ -511,7 +470,9 @@ static unsigned char *read_all(const char *path, size_t *len)
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     unsigned char *buf = malloc(1 << 20);
+    assert_non_null(buf);
     *len = fread(buf, 1, 1 << 20, f);
+    assert_true(*len < (1 << 20)); /* the whole file, not a prefix */
     fclose(f);
     return buf;
 }
@@ -531,8 +492,8 @@ static int user_version(const char *path)
 
 static void test_store_newer_schema_is_refused_untouched(void **state)
 {
-    tmp_db *t = *state;
-    sfm_store *st = open_ok(t->path);
+    t_tmpdb *t = *state;
+    sfm_store *st = t_store_open(t->path);
     assert_int_equal(sfm_store_cert_put(st, FP_A, "a", PEM_A, sizeof(PEM_A) - 1, 1), 0);
     sfm_store_close(st);
     assert_int_equal(user_version(t->path), SFM_STORE_SCHEMA);
@@ -567,7 +528,7 @@ static void test_store_newer_schema_is_refused_untouched(void **state)
 
 static void test_store_garbage_file_is_refused_with_its_name(void **state)
 {
-    tmp_db *t = *state;
+    t_tmpdb *t = *state;
     FILE *f = fopen(t->path, "wb");
     assert_non_null(f);
     for (int i = 0; i < 100; i++)
@@ -592,18 +553,19 @@ static void test_store_garbage_file_is_refused_with_its_name(void **state)
 
 static void test_store_unopenable_path_names_the_path(void **state)
 {
-    tmp_db *t = *state;
+    t_tmpdb *t = *state;
     char path[192];
     snprintf(path, sizeof(path), "%s/missing/state.db", t->dir);
     char err[SFM_STORE_ERR_LEN] = "";
     sfm_store *st = NULL;
     assert_int_equal(sfm_store_open(&st, path, err), -ENOENT);
+    assert_null(st);
     assert_non_null(strstr(err, path));
 }
 
 static void test_store_acknowledged_put_survives_kill_9(void **state)
 {
-    tmp_db *t = *state;
+    t_tmpdb *t = *state;
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     pid_t pid = fork();
@@ -630,7 +592,7 @@ static void test_store_acknowledged_put_survives_kill_9(void **state)
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGKILL);
 
-    sfm_store *st = open_ok(t->path);
+    sfm_store *st = t_store_open(t->path);
     cert_seen *s = certs_of(st);
     assert_int_equal(s->n, 1);
     assert_string_equal(s->fp[0], FP_A);
@@ -642,23 +604,25 @@ static void test_store_acknowledged_put_survives_kill_9(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_store_certs_survive_a_reopen, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_store_certs_survive_a_reopen, t_tmpdb_setup, t_tmpdb_teardown),
         cmocka_unit_test_setup_teardown(test_store_delete_removes_an_upload_and_tombstones_a_preload,
-                                        setup_dir, teardown_dir),
+                                        t_tmpdb_setup, t_tmpdb_teardown),
         cmocka_unit_test(test_store_each_callback_may_call_the_store),
-        cmocka_unit_test_setup_teardown(test_store_user_changes_are_replaced_deleted_and_survive, setup_dir,
-                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(test_store_user_changes_are_replaced_deleted_and_survive,
+                                        t_tmpdb_setup, t_tmpdb_teardown),
         cmocka_unit_test(test_store_history_append_trims_to_max),
         cmocka_unit_test(test_store_history_query_filters_and_shape),
         cmocka_unit_test(test_store_history_fields_cut_mid_character_stay_valid_json),
-        cmocka_unit_test_setup_teardown(test_store_reset_empties_everything, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_store_reset_empties_everything, t_tmpdb_setup, t_tmpdb_teardown),
         cmocka_unit_test(test_store_in_memory_works),
-        cmocka_unit_test_setup_teardown(test_store_newer_schema_is_refused_untouched, setup_dir,
-                                        teardown_dir),
-        cmocka_unit_test_setup_teardown(test_store_garbage_file_is_refused_with_its_name, setup_dir,
-                                        teardown_dir),
-        cmocka_unit_test_setup_teardown(test_store_unopenable_path_names_the_path, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_store_acknowledged_put_survives_kill_9, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_store_newer_schema_is_refused_untouched, t_tmpdb_setup,
+                                        t_tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_store_garbage_file_is_refused_with_its_name, t_tmpdb_setup,
+                                        t_tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_store_unopenable_path_names_the_path, t_tmpdb_setup,
+                                        t_tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_store_acknowledged_put_survives_kill_9, t_tmpdb_setup,
+                                        t_tmpdb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,7 @@
 
 #include "utf8.h"
 
-static void test_utf8_sequences(void **state)
+static void test_utf8_seq_is_the_length_of_a_valid_sequence_else_0(void **state)
 {
     (void)state;
     static const struct {
@@ -30,13 +30,33 @@ static void test_utf8_sequences(void **state)
         {"\xf4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
         {"\xff", 1, 0},
         {"\xe2\x82", 2, 0}, /* truncated */
+        /* The edges of each range. */
+        {"\x7f", 1, 1},
+        {"\xc2\x80", 2, 2},         /* U+0080, the first 2-byte one */
+        {"\xc1\xbf", 2, 0},         /* U+007F, overlong */
+        {"\xdf\xbf", 2, 2},         /* U+07FF */
+        {"\xe0\xa0\x80", 3, 3},     /* U+0800, the first 3-byte one */
+        {"\xe0\x9f\xbf", 3, 0},     /* U+07FF, overlong */
+        {"\xed\x9f\xbf", 3, 3},     /* U+D7FF, just below the surrogates */
+        {"\xed\xbf\xbf", 3, 0},     /* U+DFFF, the last surrogate */
+        {"\xee\x80\x80", 3, 3},     /* U+E000, just above them */
+        {"\xef\xbf\xbf", 3, 3},     /* U+FFFF */
+        {"\xf0\x90\x80\x80", 4, 4}, /* U+10000, the first 4-byte one */
+        {"\xf0\x8f\xbf\xbf", 4, 0}, /* U+FFFF, overlong */
+        {"\xf4\x8f\xbf\xbf", 4, 4}, /* U+10FFFF, the last code point */
+        {"\xf5\x80\x80\x80", 4, 0},
+        {"\xf0\x9f\x28\x80", 4, 0}, /* bad third byte */
+        {"\xf0\x9f\x98\x80", 3, 0}, /* cut by `avail` */
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        assert_int_equal(sfm_utf8_seq((const unsigned char *)cases[i].bytes, cases[i].len), cases[i].want);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t got = sfm_utf8_seq((const unsigned char *)cases[i].bytes, cases[i].len);
+        if (got != cases[i].want)
+            fail_msg("case %zu: length %zu, expected %zu", i, got, cases[i].want);
+    }
     assert_int_equal(sfm_utf8_seq((const unsigned char *)"A", 0), 0);
 }
 
-static void test_utf8_count(void **state)
+static void test_utf8_count_counts_code_points_or_refuses_bad_text(void **state)
 {
     (void)state;
     assert_int_equal(sfm_utf8_count("", 0), 0);
@@ -46,7 +66,7 @@ static void test_utf8_count(void **state)
     assert_int_equal(sfm_utf8_count("\xc3\xa9", 1), -1); /* cut inside a character */
 }
 
-static void test_utf8_repair(void **state)
+static void test_utf8_repair_puts_u_fffd_for_each_bad_byte(void **state)
 {
     (void)state;
     char out[64];
@@ -66,9 +86,9 @@ static void test_utf8_repair(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_utf8_sequences),
-        cmocka_unit_test(test_utf8_count),
-        cmocka_unit_test(test_utf8_repair),
+        cmocka_unit_test(test_utf8_seq_is_the_length_of_a_valid_sequence_else_0),
+        cmocka_unit_test(test_utf8_count_counts_code_points_or_refuses_bad_text),
+        cmocka_unit_test(test_utf8_repair_puts_u_fffd_for_each_bad_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
