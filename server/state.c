@@ -817,9 +817,7 @@ int sfm_state_delete_cert(sfm_state *st, const char *id, sfm_state_error *e)
         set_error(e, 500, "UNKNOWN_EXCEPTION", "Out of memory.");
         goto out;
     }
-    /* The store removes an upload's row; a second call then leaves the tombstone. */
-    if (sfm_store_cert_delete(st->store, ent->fp_hex) < 0 ||
-        (tombstone && !ent->preloaded && sfm_store_cert_delete(st->store, ent->fp_hex) < 0)) {
+    if (sfm_store_cert_delete(st->store, ent->fp_hex, tombstone) < 0) {
         set_error(e, 500, "UNKNOWN_EXCEPTION", "The deletion could not be saved.");
         goto out;
     }

@@ -493,7 +493,7 @@ int sfm_store_cert_put(sfm_store *st, const char *fp_hex, const char *label, con
     return rc;
 }
 
-int sfm_store_cert_delete(sfm_store *st, const char *fp_hex)
+int sfm_store_cert_delete(sfm_store *st, const char *fp_hex, int tombstone)
 {
     if (!fp_hex)
         return -EINVAL;
@@ -508,8 +508,7 @@ int sfm_store_cert_delete(sfm_store *st, const char *fp_hex)
         sqlite3_bind_text(s, 1, fp_hex, -1, SQLITE_STATIC);
         rc = run(st, s, "delete certificate");
     }
-    /* No upload went: the fingerprint is a preload's; remember that it is deleted. */
-    if (rc == 0 && sqlite3_changes(st->db) == 0) {
+    if (rc == 0 && tombstone) {
         s = stmt(st, S_CERT_TOMBSTONE);
         rc = s ? 0 : -EIO;
         if (rc == 0) {

@@ -43,11 +43,12 @@ SFM_NODISCARD int sfm_store_reset(sfm_store *st);
 SFM_NODISCARD int sfm_store_cert_put(sfm_store *st, const char *fp_hex, const char *label, const char *pem,
                                      size_t pem_len, int64_t created_ms);
 /**
- * Records a deletion: an upload's row goes; for a preloaded certificate (no
- * row) a tombstone row is written so that the preload stays deleted across
- * restarts. Durable when it returns 0.
+ * Records a deletion: the upload's row, if any, goes; with `tombstone` (the
+ * fixture preloads this certificate) a tombstone row is written too, so that
+ * the preload stays deleted across restarts. One transaction, durable when
+ * it returns 0.
  */
-SFM_NODISCARD int sfm_store_cert_delete(sfm_store *st, const char *fp_hex);
+SFM_NODISCARD int sfm_store_cert_delete(sfm_store *st, const char *fp_hex, int tombstone);
 
 typedef struct sfm_store_cert {
     const char *fp_hex;

@@ -100,10 +100,10 @@ static void test_store_delete_removes_an_upload_and_tombstones_a_preload(void **
     t_tmpdb *t = *state;
     sfm_store *st = t_store_open(t->path);
     assert_int_equal(sfm_store_cert_put(st, FP_A, "upload", PEM_A, sizeof(PEM_A) - 1, 1000), 0);
-    assert_int_equal(sfm_store_cert_delete(st, FP_A), 0);
-    /* FP_P has no row: it is a preload, and its deletion must outlive a restart. */
-    assert_int_equal(sfm_store_cert_delete(st, FP_P), 0);
-    assert_int_equal(sfm_store_cert_delete(st, FP_P), 0); /* twice is still one tombstone */
+    assert_int_equal(sfm_store_cert_delete(st, FP_A, 0), 0);
+    /* FP_P is a preload: its deletion must outlive a restart. */
+    assert_int_equal(sfm_store_cert_delete(st, FP_P, 1), 0);
+    assert_int_equal(sfm_store_cert_delete(st, FP_P, 1), 0); /* twice is still one tombstone */
     sfm_store_close(st);
 
     st = t_store_open(t->path);
@@ -122,12 +122,21 @@ static void test_store_delete_removes_an_upload_and_tombstones_a_preload(void **
     assert_false(s->tombstone[0]);
     assert_string_equal(s->label[0], "back");
     assert_int_equal(s->created_ms[0], 2000);
+
+    /* Deleting that upload of the preload's certificate leaves the tombstone again. */
+    assert_int_equal(sfm_store_cert_delete(st, FP_P, 1), 0);
+    sfm_store_close(st);
+    st = t_store_open(t->path);
+    s = certs_of(st);
+    assert_int_equal(s->n, 1);
+    assert_string_equal(s->fp[0], FP_P);
+    assert_true(s->tombstone[0]);
     sfm_store_close(st);
 }
 
 static int delete_from_callback(void *arg, const sfm_store_cert *c)
 {
-    return sfm_store_cert_delete(arg, c->fp_hex);
+    return sfm_store_cert_delete(arg, c->fp_hex, 0);
 }
 
 static void test_store_each_callback_may_call_the_store(void **state)
@@ -428,7 +437,7 @@ static void test_store_reset_empties_everything(void **state)
     sfm_store_user u = {.username = "u@acme.test", .active = 0};
     sfm_history_entry e = entry(1, "u@acme.test", "GET /", 1, "ALLOWED", 0);
     assert_int_equal(sfm_store_cert_put(st, FP_A, "a", PEM_A, sizeof(PEM_A) - 1, 1), 0);
-    assert_int_equal(sfm_store_cert_delete(st, FP_P), 0);
+    assert_int_equal(sfm_store_cert_delete(st, FP_P, 1), 0);
     assert_int_equal(sfm_store_user_put(st, &u), 0);
     assert_int_equal(sfm_store_history_append(st, &e, 1, 10, NULL), 0);
     assert_int_equal(sfm_store_reset(st), 0);
