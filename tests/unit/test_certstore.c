@@ -536,6 +536,62 @@ static void test_certstore_holds_100000_entries_added_one_by_one(void **state)
     sfm_certs_unref(s);
 }
 
+/*
+ * sfm_certs_build: the same set as adding one by one (what the server loads
+ * at start), and the first entry with a key stays, as an upload stays over
+ * the preload of the same certificate.
+ */
+static void test_certstore_build_matches_adding_one_by_one(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    sfm_cert_entry **v = calloc(N + 2, sizeof(*v));
+    assert_non_null(v);
+    for (uint64_t i = 0; i < N; i++)
+        v[i] = entry_n(i);
+    v[N] = entry_n(7); /* the same fingerprint again: left out */
+    unsigned char fp[32];
+    fp_of(8, fp);
+    fp[31] ^= 1;
+    v[N + 1] = entry_fp(fp, 0); /* another certificate with entry 8's id: left out */
+
+    sfm_certs *built = NULL;
+    assert_int_equal(sfm_certs_build(v, N + 2, &built), 0);
+    sfm_certs *added = set_of(N);
+    assert_int_equal(sfm_certs_count(built), N);
+    for (uint64_t i = 0; i < N; i++) {
+        unsigned char f[32];
+        fp_of(i, f);
+        const sfm_cert_entry *e = sfm_certs_find_fp(built, f);
+        assert_ptr_equal(e, v[i]); /* the first, not the duplicate */
+        assert_string_equal(sfm_certs_find_fp(added, f)->id, e->id);
+        assert_ptr_equal(sfm_certs_find_id(built, e->id), e);
+    }
+    assert_null(sfm_certs_find_fp(built, fp));
+    /* The set holds references of its own. */
+    assert_int_equal(atomic_load(&v[0]->refs), 2);
+    assert_int_equal(atomic_load(&v[N]->refs), 1);
+    for (size_t i = 0; i < N + 2; i++)
+        sfm_cert_entry_unref(v[i]);
+    free(v);
+    sfm_certs_unref(added);
+
+    /* And it is a set like any other: a change copies one shard. */
+    sfm_certs *next = NULL;
+    sfm_cert_entry *more = entry_n(N);
+    assert_int_equal(sfm_certs_with(built, more, &next), 0);
+    sfm_cert_entry_unref(more);
+    assert_int_equal(sfm_certs_count(next), N + 1);
+    assert_int_equal(sfm_certs_count(built), N);
+    sfm_certs_unref(next);
+    sfm_certs_unref(built);
+
+    sfm_certs *empty = NULL;
+    assert_int_equal(sfm_certs_build(NULL, 0, &empty), 0);
+    assert_int_equal(sfm_certs_count(empty), 0);
+    sfm_certs_unref(empty);
+}
+
 /* The multi-threaded case: the server's current set, swapped by one writer. */
 enum { STABLE = 2000, CHURN_ROUNDS = 3000, READERS = 4 };
 
@@ -652,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_certstore_sets_outlive_each_other),
         cmocka_unit_test(test_certstore_list_orders_by_creation_then_id),
         cmocka_unit_test(test_certstore_holds_100000_entries_added_one_by_one),
+        cmocka_unit_test(test_certstore_build_matches_adding_one_by_one),
         cmocka_unit_test(test_certstore_readers_need_no_lock_while_a_writer_swaps_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
