@@ -93,8 +93,9 @@ const char *sfm_jsonlines_quote(char *out, size_t cap, const char *s)
     out[0] = '\0';
     sb_add(&b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        /* Cut only before the first byte of a UTF-8 sequence, never inside one. */
-        if ((*p & 0xc0) != 0x80 && b.len > cap - 16) {
+        /* Cut before the first byte of a UTF-8 sequence, never inside one;
+         * a run of stray continuation bytes is cut wherever the room ends. */
+        if ((b.len > cap - 16 && (*p & 0xc0) != 0x80) || b.len > cap - 12) {
             sb_add(&b, "...", 3);
             break;
         }

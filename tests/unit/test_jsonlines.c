@@ -275,6 +275,14 @@ static void test_jsonlines_quote_escapes_and_cuts_between_characters(void **stat
     assert_int_equal((n - 6) % 2, 0);
     for (size_t i = 2; i + 4 < n; i += 2)
         assert_memory_equal(small + i, "\xc3\xa9", 2);
+    /* A run of stray continuation bytes (never a character start) is cut all the same. */
+    char stray[300];
+    memset(stray, 0x80, sizeof(stray) - 1);
+    stray[sizeof(stray) - 1] = '\0';
+    sfm_jsonlines_quote(small, sizeof(small), stray);
+    n = strlen(small);
+    assert_true(n < sizeof(small));
+    assert_string_equal(small + n - 4, "...\"");
 }
 
 static void test_jsonlines_identifiers_are_ascii_letters_digits_underscores(void **state)
