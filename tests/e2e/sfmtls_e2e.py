@@ -4,6 +4,10 @@ A `Server` runs sfmtls-server on port 0 in a fresh state dir and reads its
 ready line; `issue()` makes client certificates with sfmtls-ca from that
 server's dev CA; `curl()` and `s_client()` drive real TLS clients and return
 what they printed, parsed into HTTP responses where there were any.
+`admin()`, `KeepAlive` and `tls_socket()` are Python clients; `new_ca()` and
+`make_crl()` build extra PKI. `ServerTestCase` runs one server per class
+(`PkiServerTestCase`: with files built before it starts); `E2EAsserts` holds
+assertions for any test case.
 
 Binaries come from SFMTLS_SERVER_BIN / SFMTLS_CA_BIN / SFMTLS_SOURCE_DIR
 (set by ctest), else from /work/main/build/dev; the org is
@@ -12,6 +16,7 @@ $SFMTLS_SOURCE_DIR/fixtures/default-org.json.
 
 import datetime
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -58,6 +63,37 @@ def run(cmd, timeout=30, **kw):
 
 def tail(text, limit=4000):
     return text if len(text) <= limit else "...\n" + text[-limit:]
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def write_text(path, text):
+    """Replaces the file's content in place (same inode, as an editor saving would)."""
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def pem_blocks(text):
+    """The PEM certificates in text, in order, each with its END line's newline."""
+    return re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?", text, re.S)
+
+
+def org_fixture():
+    """The default org as a dict, its file paths made absolute: a copy written
+    elsewhere (paths in a fixture are relative to the fixture file) still finds them."""
+    with open(FIXTURES) as f:
+        org = json.load(f)
+    base = os.path.dirname(os.path.abspath(FIXTURES))
+    for app in org.get("connectedApps", []):
+        if "certificate" in app:
+            app["certificate"] = os.path.join(base, app["certificate"])
+    for c in org.get("mutualAuthCertificates", []):
+        if "file" in c:
+            c["file"] = os.path.join(base, c["file"])
+    return org
 
 
 class ServerError(AssertionError):
@@ -169,6 +205,45 @@ def issue_client(ca_dir, out_dir, name, *flags, key="ec"):
     return Cert(prefix)
 
 
+def new_ca(parent, name):
+    """sfmtls-ca init --dir parent/name: a root and an intermediate; returns the dir."""
+    d = os.path.join(parent, name)
+    run([CA_BIN, "init", "--dir", d])
+    return d
+
+
+CRL_CONFIG = """
+[ ca ]
+default_ca = crl
+[ crl ]
+database = {work}/index.txt
+crlnumber = {work}/crlnumber
+default_md = sha256
+default_crl_days = 30
+certificate = {cert}
+private_key = {key}
+"""
+
+# make_crl(..., *STALE_CRL): a CRL whose nextUpdate is long past (wolfSSL would
+# take it as no CRL at all), with no waiting for a fresh one to age.
+STALE_CRL = ("-crl_lastupdate", "20240101000000Z", "-crl_nextupdate", "20240102000000Z")
+
+
+def make_crl(work, cert, key, revoked, *gencrl_args):
+    """A CRL (PEM) signed by cert/key listing the certificate files in `revoked`,
+    made with `openssl ca` (a test tool, not part of sfmtls) in the new dir work."""
+    os.makedirs(work)
+    cfg = os.path.join(work, "crl.cnf")
+    write_text(cfg, CRL_CONFIG.format(work=work, cert=cert, key=key))
+    write_text(os.path.join(work, "index.txt"), "")
+    write_text(os.path.join(work, "crlnumber"), "01\n")
+    for path in revoked:
+        run(["openssl", "ca", "-batch", "-config", cfg, "-revoke", path])
+    crl = os.path.join(work, "crl.pem")
+    run(["openssl", "ca", "-batch", "-config", cfg, "-gencrl", "-out", crl, *gencrl_args])
+    return crl
+
+
 class Cert:
     """PREFIX.crt (leaf), PREFIX.key, PREFIX.chain.pem (leaf + issuer); rest: the chain after the leaf."""
 
@@ -178,8 +253,7 @@ class Cert:
             if not os.path.exists(path):
                 raise AssertionError(f"sfmtls-ca did not write {path}")
         # What s_client must add with -cert_chain: the chain file after the leaf.
-        with open(self.chain) as f:
-            blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?", f.read(), re.S)
+        blocks = pem_blocks(read_text(self.chain))
         self.rest = None
         if len(blocks) > 1:
             self.rest = prefix + ".rest.pem"
@@ -409,15 +483,58 @@ def poll_until(pred, timeout, interval=0.05):
 # ---------------------------------------------------------------- test base
 
 
-class ServerTestCase(unittest.TestCase):
-    """One server per class (server_args), stopped with SIGTERM at the end."""
+class E2EAsserts:
+    """Assertions for any test case (a unittest.TestCase mixin)."""
+
+    def assert_error(self, resp, status, code, what=""):
+        """resp, an admin() answer (status, headers, data), is the error
+        [{"errorCode": code, "message": "..."}] with that status, in JSON."""
+        st, headers, data = resp
+        msg = f"{what}: {resp}"
+        self.assertEqual(st, status, msg)
+        self.assertTrue(headers.get("content-type", "").startswith("application/json"), msg)
+        self.assertIsInstance(data, list, msg)
+        self.assertEqual(len(data), 1, msg)
+        self.assertEqual(set(data[0]), {"errorCode", "message"}, msg)
+        self.assertEqual(data[0]["errorCode"], code, msg)
+        self.assertIsInstance(data[0]["message"], str, msg)
+        self.assertTrue(data[0]["message"], msg)
+
+    def assert_start_fails(self, args, needle, state_dir=None, timeout=15):
+        """sfmtls-server with args (the default org, port 0) exits non-zero,
+        prints no ready line, and says `needle`; returns the CompletedProcess."""
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [SERVER_BIN, "--fixtures", FIXTURES, "--state-dir", state_dir or os.path.join(tmp, "state"),
+                   "--bind", "127.0.0.1", "--mtls-port", "0", "--port", "0", *args]
+            try:
+                p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=clean_env())
+            except subprocess.TimeoutExpired as e:
+                self.fail(f"{' '.join(cmd)} still running after {timeout} s (stdout: {e.stdout!r})")
+        msg = f"$ {' '.join(cmd)}\nrc={p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+        self.assertNotEqual(p.returncode, 0, msg)
+        self.assertNotIn("sfmtls ready", p.stdout, msg)
+        self.assertIn(needle, p.stdout + p.stderr, msg)
+        return p
+
+
+class ServerTestCase(E2EAsserts, unittest.TestCase):
+    """One server per class (server_args, server_env; state_dir, else a fresh
+    one), stopped with SIGTERM at the end."""
 
     server_args = ()
+    server_env = None
+    state_dir = None
     server = None
 
     @classmethod
+    def before_start(cls):
+        """Per-class setup before the server starts; returns more server args."""
+        return ()
+
+    @classmethod
     def setUpClass(cls):
-        cls.server = Server(*cls.server_args)
+        more = cls.before_start()
+        cls.server = Server(*cls.server_args, *more, env=cls.server_env, state_dir=cls.state_dir)
         try:
             cls.prepare()
         except BaseException:
@@ -554,7 +671,50 @@ class ServerTestCase(unittest.TestCase):
         self.assertEqual(versions, expected, self.explain(result))
 
 
-# ---------------------------------------------------------------- admin API (http.client)
+class PkiServerTestCase(ServerTestCase):
+    """Builds files in cls.pki (a fresh dir, removed at the end) before the
+    server starts: build_pki(pki) returns more server args (and may set
+    cls.state_dir)."""
+
+    @classmethod
+    def build_pki(cls, pki):
+        return ()
+
+    @classmethod
+    def before_start(cls):
+        return cls.build_pki(cls.pki)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = tempfile.mkdtemp(prefix="sfmtls-e2e-pki-")
+        try:
+            super().setUpClass()
+        except BaseException:
+            shutil.rmtree(cls.pki, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.pki, ignore_errors=True)
+
+    def check_page(self, cert, reason):
+        """Page mode: the Certificate Error page for reason, and tls-info saying why."""
+        res = self.curl("mtls", "/services/data/", "/__admin/tls-info", cert=cert)
+        self.assert_cert_page(self.response(res, 0), reason, res)
+        cc = self.json_of(res, 1)["clientCertificate"]
+        self.assertEqual((cc or {}).get("reason"), reason, f"{cc}" + self.explain(res))
+
+    def check_alert(self, cert, reason):
+        """Alert mode: curl and s_client both get the reason's alert."""
+        alert = REASONS[reason][0]
+        self.assert_curl_alert(self.curl("mtls", "/services/data/", cert=cert), alert)
+        self.assert_s_client_alert(self.s_client("mtls", "/services/data/", cert=cert, msg=True), alert)
+
+
+# ---------------------------------------------------------------- Python clients, the admin API
 
 FROM_STATE = object()  # admin(token=...): read <state-dir>/admin-token
 
@@ -565,12 +725,57 @@ def admin_token(server):
         return f.read().strip()
 
 
-def tls_context(ca, cert=None):
-    """A client SSLContext trusting `ca`; cert: a Cert presented with its chain."""
+def tls_context(ca, cert=None, tls=None):
+    """A fresh client SSLContext trusting `ca`; cert: a Cert presented with its
+    chain; tls: "1.2" or "1.3" to pin the version."""
     ctx = ssl.create_default_context(cafile=ca)
     if cert is not None:
         ctx.load_cert_chain(cert.chain, cert.key)
+    if tls:
+        v = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[tls]
+        ctx.minimum_version = ctx.maximum_version = v
     return ctx
+
+
+def tls_socket(server, cert=None, listener="mtls", timeout=10):
+    """A TLS connection (ssl.SSLSocket, handshake done) to a listener, presenting cert's chain."""
+    sock = socket.create_connection(("127.0.0.1", server.port(listener)), timeout=timeout)
+    try:
+        return tls_context(server.ca, cert).wrap_socket(sock, server_hostname="localhost")
+    except BaseException:
+        sock.close()
+        raise
+
+
+class KeepAlive(http.client.HTTPSConnection):
+    """A keep-alive connection to 127.0.0.1 that can offer a TLS session; it
+    never reconnects by itself (auto_open off once connected), so every
+    request really goes over the one connection."""
+
+    def __init__(self, port, ctx, session=None, timeout=20):
+        super().__init__("127.0.0.1", port, timeout=timeout, context=ctx)
+        self.offer = session
+
+    def connect(self):
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host, session=self.offer)
+        self.auto_open = 0
+
+    def get(self, path):
+        """GET path -> (status, lowercase headers, body text)."""
+        self.request("GET", path)
+        r = self.getresponse()
+        body = r.read().decode("utf-8", errors="replace")
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+
+
+def get_statuses(server, paths, listener="standard"):
+    """GET each path in turn on one keep-alive connection -> their statuses."""
+    conn = KeepAlive(server.port(listener), tls_context(server.ca))
+    try:
+        return [conn.get(p)[0] for p in paths]
+    finally:
+        conn.close()
 
 
 def admin(server, method, path, body=None, token=FROM_STATE, *, listener="standard", headers=None, cert=None,
@@ -584,7 +789,6 @@ def admin(server, method, path, body=None, token=FROM_STATE, *, listener="standa
     data: None for an empty body, else the parsed JSON, else the body text.
     cert: a Cert to present (with its chain), for the mTLS listener.
     """
-    import http.client
     hdrs = {}
     if token is FROM_STATE:
         token = admin_token(server)

@@ -10,18 +10,16 @@ import hashlib
 import http.client
 import json
 import os
-import re
 import sqlite3
-import ssl
-import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest tests/e2e/test_admin.py`
 
-from sfmtls_e2e import (CA_BIN, FIXTURES, SERVER_BIN, Server, ServerTestCase, admin, admin_token, clean_env,
-                        issue_client, parse_iso_utc, poll_until, run)
+from sfmtls_e2e import (CA_BIN, E2EAsserts, Server, ServerTestCase, admin, admin_token, issue_client, org_fixture,
+                        parse_iso_utc, pem_blocks, run, tls_context, write_text)
+from sfmtls_e2e import read_text as read
 
 CERTS = "/__admin/mutual-auth-certificates"
 USERS = "/__admin/users"
@@ -39,15 +37,6 @@ FIXTURE_USERS = [
 ]
 
 
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
-def pem_blocks(text):
-    return re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?", text, re.S)
-
-
 def sf_checksum(id15):
     """The 3 characters Salesforce appends to a 15-character id."""
     out = ""
@@ -57,23 +46,18 @@ def sf_checksum(id15):
     return out
 
 
-class AdminAsserts:
+class AdminAsserts(E2EAsserts):
     """Helpers for test cases that talk to one server (self.server)."""
 
     def call(self, method, path, body=None, **kw):
         return admin(self.server, method, path, body, **kw)
 
-    def assert_error(self, resp, status, code, what=""):
-        st, headers, data = resp
-        msg = f"{what}: {resp}"
-        self.assertEqual(st, status, msg)
-        self.assertTrue(headers.get("content-type", "").startswith("application/json"), msg)
-        self.assertIsInstance(data, list, msg)
-        self.assertEqual(len(data), 1, msg)
-        self.assertEqual(set(data[0]), {"errorCode", "message"}, msg)
-        self.assertEqual(data[0]["errorCode"], code, msg)
-        self.assertIsInstance(data[0]["message"], str, msg)
-        self.assertTrue(data[0]["message"], msg)
+    def assert_newest_entry(self, endpoint, what=""):
+        """The login history answers 200 at once, its newest entry for `endpoint`."""
+        st, _, history = self.call("GET", "/__admin/login-history?limit=1")
+        self.assertEqual(st, 200, history)
+        self.assertIsInstance(history, list, history)
+        self.assertEqual([e["endpoint"] for e in history], [endpoint], f"{what}: {history}")
 
     def cert_list(self, server=None):
         st, _, data = admin(server or self.server, "GET", CERTS)
@@ -284,17 +268,19 @@ class UploadErrorTests(AdminAsserts, ServerTestCase):
         chunks = [body[i:i + 65536] for i in range(0, len(body), 65536)]
         before = self.cert_list()
         conn = http.client.HTTPSConnection("127.0.0.1", self.server.std_port, timeout=20,
-                                           context=ssl.create_default_context(cafile=self.server.ca))
+                                           context=tls_context(self.server.ca))
         try:
             conn.request("POST", CERTS, body=iter(chunks), encode_chunked=True,
                          headers={"Authorization": "Bearer " + admin_token(self.server),
                                   "Content-Type": "application/json"})
             r = conn.getresponse()
             data = json.loads(r.read())
+            headers = {k.lower(): v for k, v in r.getheaders()}
         finally:
             conn.close()
         self.assertEqual(r.status, 413, data)
         self.assertEqual(data[0]["errorCode"], "REQUEST_TOO_LARGE", data)
+        self.assert_error((r.status, headers, data), 413, "REQUEST_TOO_LARGE", "a chunked body over 2 MiB")
         self.assertEqual(self.cert_list(), before)
 
 
@@ -302,20 +288,10 @@ class MutualAuthDisabledTests(AdminAsserts, unittest.TestCase):
 
     def test_upload_when_mutual_authentication_is_off(self):
         with tempfile.TemporaryDirectory() as tmp:
-            with open(FIXTURES) as f:
-                org = json.load(f)
+            org = org_fixture()
             org["organization"]["mutualAuthentication"] = False
-            # Relative paths in a fixture resolve against its directory: make them absolute.
-            base = os.path.dirname(os.path.abspath(FIXTURES))
-            for app in org.get("connectedApps", []):
-                if "certificate" in app:
-                    app["certificate"] = os.path.join(base, app["certificate"])
-            for c in org.get("mutualAuthCertificates", []):
-                if "file" in c:
-                    c["file"] = os.path.join(base, c["file"])
             fixture = os.path.join(tmp, "org.json")
-            with open(fixture, "w") as f:
-                json.dump(org, f)
+            write_text(fixture, json.dumps(org))
             self.server = Server("--fixtures", fixture)
             try:
                 cert = self.server.issue("off")
@@ -508,6 +484,7 @@ class PersistenceTests(StateDirCase):
         self.assertEqual(self.cert_list(), fixture_list)
         self.assertNotIn(entry["fingerprintSha256"], [e["fingerprintSha256"] for e in self.cert_list()])
         st, _, user = self.call("GET", f"{USERS}/api@acme.test")
+        self.assertEqual(st, 200, user)
         self.assertIs(user["active"], True)
 
     def test_reset_flag_at_start(self):
@@ -535,8 +512,10 @@ class PersistenceTests(StateDirCase):
         self.assertEqual(self.call("PATCH", f"{USERS}/mtls@acme.test",
                                    {"permissionSets": [], "active": False})[0], 200)
         self.assertEqual(admin(s, "GET", "/services/data/", token=None)[0], 200)
-        history = poll_until(lambda: self.call("GET", "/__admin/login-history")[2], 5)
+        # No waiting: an entry is visible as soon as its request is answered (SPEC section 6).
+        history = self.call("GET", "/__admin/login-history")[2]
         self.assertTrue(history, "a request outside /__admin/ is in the login history")
+        self.assert_newest_entry("GET /services/data/")
 
         st, headers, body = self.call("POST", "/__admin/reset")
         self.assertEqual(st, 204)
@@ -569,13 +548,8 @@ class PersistenceTests(StateDirCase):
         conn.commit()
         conn.close()
         files = self.db_files()
-        cmd = [SERVER_BIN, "--fixtures", FIXTURES, "--state-dir", self.state, "--bind", "127.0.0.1",
-               "--mtls-port", "0", "--port", "0"]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=clean_env())
-        msg = f"rc={p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
-        self.assertNotEqual(p.returncode, 0, msg)
-        self.assertNotIn("sfmtls ready", p.stdout, msg)
-        self.assertIn("newer", p.stderr, msg)
+        p = self.assert_start_fails([], "newer", state_dir=self.state, timeout=30)
+        self.assertIn("newer", p.stderr, p.stderr)
         conn = sqlite3.connect(db)
         try:
             self.assertEqual(conn.execute("PRAGMA user_version").fetchone()[0], 99)
@@ -745,7 +719,8 @@ class TokenTests(AdminAsserts, ServerTestCase):
         entry = self.upload("protected", read(self.cert.chain))
         self.assertEqual(self.call("PATCH", f"{USERS}/api@acme.test", {"active": False})[0], 200)
         self.assertEqual(admin(self.server, "GET", "/services/data/", token=None)[0], 200)
-        self.assertTrue(poll_until(lambda: self.call("GET", "/__admin/login-history")[2], 5))
+        self.assertTrue(self.call("GET", "/__admin/login-history")[2])
+        self.assert_newest_entry("GET /services/data/", "no waiting: visible once answered")
         before = self.snapshot()
         changed = token[:-1] + ("0" if token[-1] != "0" else "1")
         first_changed = ("0" if token[0] != "0" else "1") + token[1:]
@@ -788,6 +763,9 @@ class TokenTests(AdminAsserts, ServerTestCase):
                     self.assertEqual(st, 200, health)
                     self.assertEqual(set(health), {"status", "historyDropped"})
                     self.assertEqual(health["status"], "ok")
+                    self.assertIsInstance(health["historyDropped"], int, health)
+                    self.assertNotIsInstance(health["historyDropped"], bool, health)
+                    self.assertGreaterEqual(health["historyDropped"], 0, health)
                     st, _, info = self.call("GET", "/__admin/tls-info", token=tok, listener=listener)
                     self.assertEqual(st, 200, info)
                     self.assertEqual(info["listener"], listener)
@@ -824,8 +802,15 @@ class TokenSourceTests(StateDirCase):
         self.start(env={"SFMTLS_ADMIN_TOKEN": "env-token-2"})
         self.assertEqual(self.call("GET", USERS, token="env-token-2")[0], 200)
         self.assert_error(self.call("GET", USERS, token="env-token-3"), 401, "INVALID_ADMIN_TOKEN")
-        if os.path.exists(os.path.join(self.state, "admin-token")):
-            self.assert_error(self.call("GET", USERS), 401, "INVALID_ADMIN_TOKEN", "the file's token")
+        # Given a token, the server generates none ("else generated once", SPEC section 6).
+        self.assertFalse(os.path.exists(os.path.join(self.state, "admin-token")),
+                         "a token file was written though SFMTLS_ADMIN_TOKEN was set")
+        # A token file from an earlier start is not accepted while the variable is set.
+        self.restart()
+        self.assertTrue(os.path.exists(os.path.join(self.state, "admin-token")))
+        self.restart(env={"SFMTLS_ADMIN_TOKEN": "env-token-2"})
+        self.assertEqual(self.call("GET", USERS, token="env-token-2")[0], 200)
+        self.assert_error(self.call("GET", USERS), 401, "INVALID_ADMIN_TOKEN", "the file's token")
         # The flag wins over the environment.
         self.restart("--admin-token", "flag-token-4", env={"SFMTLS_ADMIN_TOKEN": "env-token-2"})
         self.assertEqual(self.call("GET", USERS, token="flag-token-4")[0], 200)

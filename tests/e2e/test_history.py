@@ -13,7 +13,6 @@ it into its own state dir.
 """
 
 import datetime
-import http.client
 import os
 import re
 import shutil
@@ -24,9 +23,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest tests/e2e/test_history.py`
 
-from sfmtls_e2e import (CA_BIN, Cert, Server, ServerTestCase, admin, curl, issue_client, poll_until, run,
-                        tls_context, wait_for_eof)
-from test_trust_crl import make_crl
+from sfmtls_e2e import (CA_BIN, REASONS, Cert, KeepAlive, PkiServerTestCase, Server, ServerTestCase, admin, curl,
+                        get_statuses, issue_client, make_crl, poll_until, run, tls_context, wait_for_eof)
 
 TLS_VERSIONS = ("1.2", "1.3")
 ENTRY_KEYS = {"time", "listener", "remoteAddress", "username", "endpoint", "outcome", "reason", "status",
@@ -106,26 +104,14 @@ class HistoryMixin:
         self.assertEqual(times, sorted(times, reverse=True), "entries are not newest first")
 
 
-class DevCaServerTestCase(HistoryMixin, ServerTestCase):
+class DevCaServerTestCase(HistoryMixin, PkiServerTestCase):
     """A server whose state dir holds the module's dev CA, started with its CRL."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="sfmtls-e2e-history-")
-        try:
-            state = os.path.join(cls.tmp, "state")
-            shutil.copytree(os.path.join(PKI, "ca"), state)
-            cls.server = Server(*cls.server_args, "--crl", CERTS["crl"], state_dir=state)
-        except BaseException:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+    def build_pki(cls, pki):
+        cls.state_dir = os.path.join(pki, "state")
+        shutil.copytree(os.path.join(PKI, "ca"), cls.state_dir)
+        return ("--crl", CERTS["crl"])
 
 
 class PageModeHistoryTests(DevCaServerTestCase):
@@ -177,23 +163,29 @@ class PageModeHistoryTests(DevCaServerTestCase):
                                   certificate=cert and cert_entry(cert), msg=self.explain(res))
 
     def test_admin_requests_are_not_recorded(self):
-        self.curl("standard", "/services/data/")  # a known newest entry
+        res = self.curl("standard", "/services/data/")  # a known newest entry
+        self.assertEqual(self.response(res, 0, count=1).status, 200, self.explain(res))
         before = self.history("?limit=1000")
-        calls = [("GET", "/__admin/health", None, "standard"), ("GET", "/__admin/tls-info", None, "mtls"),
-                 ("GET", "/__admin/users", "token", "mtls"), ("GET", "/__admin/login-history", "token", "standard"),
-                 ("GET", "/__admin/no-such-thing", "token", "standard"),
-                 ("GET", "/__admin/users", "wrong-token", "standard"), ("POST", "/__admin/reset", None, "mtls")]
-        for method, path, token, listener in calls:
+        self.assertEqual(before[0]["endpoint"], "GET /services/data/", before[:1])
+        calls = [("GET", "/__admin/health", None, "standard", 200), ("GET", "/__admin/tls-info", None, "mtls", 200),
+                 ("GET", "/__admin/users", "token", "mtls", 200),
+                 ("GET", "/__admin/login-history", "token", "standard", 200),
+                 ("GET", "/__admin/no-such-thing", "token", "standard", 404),
+                 ("GET", "/__admin/users", "wrong-token", "standard", 401),
+                 ("POST", "/__admin/reset", None, "mtls", 401)]
+        for method, path, token, listener, want in calls:
             kw = {} if token == "token" else {"token": token}
             status, _, data = admin(self.server, method, path, listener=listener, **kw)
             self.assertNotEqual(status, 0, f"{method} {path}: {data}")
+            self.assertEqual(status, want, f"{method} {path} on {listener}: {data}")
         # /__admin/ on a connection whose certificate failed layer 1 is not recorded either.
         res = self.curl("mtls", "/__admin/tls-info", "/__admin/health", cert=CERTS["expired"])
         self.assertEqual([r.status for r in res.responses], [200, 200], self.explain(res))
         self.assertEqual(self.history("?limit=1000"), before)
 
     def test_garbage_connections_are_not_recorded(self):
-        self.curl("standard", "/services/data/")
+        res = self.curl("standard", "/services/data/")
+        self.assertEqual(self.response(res, 0, count=1).status, 200, self.explain(res))
         before = self.history("?limit=1000")
         for listener in ("mtls", "standard"):
             for garbage in (b"GET /services/data/ HTTP/1.1\r\nHost: localhost\r\n\r\n", b"\x16\x03\x01\x00\x05hello"):
@@ -205,14 +197,12 @@ class PageModeHistoryTests(DevCaServerTestCase):
 
     def test_entry_visible_as_soon_as_request_answered(self):
         """On one keep-alive connection, each answer's entry is the newest at once (any worker asked)."""
-        conn = http.client.HTTPSConnection("127.0.0.1", self.server.std_port, timeout=20,
-                                           context=tls_context(self.server.ca))
+        conn = KeepAlive(self.server.std_port, tls_context(self.server.ca))
         try:
             for i in range(20):
-                conn.request("GET", f"/visible/{i}")
-                r = conn.getresponse()
-                r.read()
-                self.assertEqual(r.status, 404)
+                status, headers, _ = conn.get(f"/visible/{i}")
+                self.assertEqual(status, 404)
+                self.assertEqual(headers.get("x-sfmtls-reason"), "NOT_FOUND", headers)
                 newest = self.history("?limit=1")
                 self.assertEqual([e["endpoint"] for e in newest], [f"GET /visible/{i}"], f"round {i}")
         finally:
@@ -223,13 +213,14 @@ class AlertModeHistoryTests(DevCaServerTestCase):
     """Refused handshakes: --cert-failure=alert and --client-cert=required."""
     server_args = ("--cert-failure", "alert", "--client-cert", "required")
 
-    def refused(self, *, cert=None, chain=True, tls):
-        """A handshake the server refuses, and the entry it adds (polled: the
-        entry is queued just after the alert goes out)."""
+    def refused(self, *, cert=None, chain=True, tls, alert):
+        """A handshake the server refuses with `alert`, and the entry it adds
+        (polled: the entry is queued just after the alert goes out)."""
         before = self.count()
         res = self.curl("mtls", "/services/data/", cert=cert, chain=chain, tls=tls)
         self.assertNotEqual(res.rc, 0, self.explain(res))
         self.assertEqual(res.responses, [], self.explain(res))
+        self.assert_curl_alert(res, alert)
         self.assertTrue(poll_until(lambda: self.count() > before, 10), "no entry" + self.explain(res))
         entries = self.history()
         self.assertEqual(len(entries), before + 1, f"{entries[:3]}" + self.explain(res))
@@ -240,14 +231,14 @@ class AlertModeHistoryTests(DevCaServerTestCase):
         for label, cert, chain, reason in layer1_cases():
             for tls in TLS_VERSIONS:
                 with self.subTest(cert=label, tls=tls):
-                    entry, res = self.refused(cert=cert, chain=chain, tls=tls)
+                    entry, res = self.refused(cert=cert, chain=chain, tls=tls, alert=REASONS[reason][0])
                     self.assert_entry(entry, endpoint=None, reason=reason, certificate=cert_entry(cert),
                                       msg=self.explain(res))
 
     def test_required_certificate_missing(self):
-        for tls in TLS_VERSIONS:
+        for tls, alert in (("1.2", "handshake_failure"), ("1.3", "certificate_required")):
             with self.subTest(tls=tls):
-                entry, res = self.refused(tls=tls)
+                entry, res = self.refused(tls=tls, alert=alert)
                 self.assert_entry(entry, endpoint=None, reason="NO_CLIENT_CERTIFICATE", msg=self.explain(res))
 
     def test_verified_certificate_is_allowed(self):
@@ -264,22 +255,9 @@ class FilterTests(HistoryMixin, ServerTestCase):
     @classmethod
     def prepare(cls):
         s = cls.server
-        conn = http.client.HTTPSConnection("127.0.0.1", s.std_port, timeout=30, context=tls_context(s.ca))
-        try:
-            for i in range(1001):
-                conn.request("GET", f"/bulk/{i}")
-                r = conn.getresponse()
-                r.read()
-                if r.status != 404:
-                    raise AssertionError(f"/bulk/{i}: {r.status}")
-            for _ in range(3):
-                conn.request("GET", "/services/data/")
-                r = conn.getresponse()
-                r.read()
-                if r.status != 200:
-                    raise AssertionError(f"/services/data/: {r.status}")
-        finally:
-            conn.close()
+        statuses = get_statuses(s, [f"/bulk/{i}" for i in range(1001)] + ["/services/data/"] * 3)
+        if statuses != [404] * 1001 + [200] * 3:
+            raise AssertionError(f"the requests that fill the history: {statuses}")
         cls.expired = s.issue("filter-expired", "--expired")
         res = curl(s.mtls_port, "/services/data/", ca=s.ca, cert=cls.expired.chain, key=cls.expired.key)
         if [r.status for r in res.responses] != [400]:
@@ -340,19 +318,14 @@ class FilterTests(HistoryMixin, ServerTestCase):
         for query in ("?limit=0", "?limit=-1", "?limit=abc", "?limit=1.5", "?limit=10x", "?outcome=bogus",
                       "?limit=5&outcome=maybe"):
             with self.subTest(query=query):
-                status, _, data = admin(self.server, "GET", "/__admin/login-history" + query)
-                self.assertEqual(status, 400, data)
-                self.assertIsInstance(data, list, data)
-                self.assertEqual(len(data), 1, data)
-                self.assertEqual(set(data[0]), {"errorCode", "message"}, data)
-                self.assertEqual(data[0]["errorCode"], "INVALID_PARAMETER", data)
+                self.assert_error(admin(self.server, "GET", "/__admin/login-history" + query), 400,
+                                  "INVALID_PARAMETER", query)
 
     def test_needs_admin_token(self):
         for token in (None, "not-the-token"):
             with self.subTest(token=token):
-                status, _, data = admin(self.server, "GET", "/__admin/login-history", token=token)
-                self.assertEqual(status, 401, data)
-                self.assertEqual(data[0]["errorCode"], "INVALID_ADMIN_TOKEN", data)
+                self.assert_error(admin(self.server, "GET", "/__admin/login-history", token=token), 401,
+                                  "INVALID_ADMIN_TOKEN", f"token {token!r}")
 
 
 class HistoryMaxTests(HistoryMixin, ServerTestCase):
@@ -361,16 +334,7 @@ class HistoryMaxTests(HistoryMixin, ServerTestCase):
     def test_keeps_the_newest_and_counts_the_dropped(self):
         status, _, health = admin(self.server, "GET", "/__admin/health", token=None)
         self.assertEqual((status, health), (200, {"status": "ok", "historyDropped": 0}))
-        conn = http.client.HTTPSConnection("127.0.0.1", self.server.std_port, timeout=20,
-                                           context=tls_context(self.server.ca))
-        try:
-            for i in range(12):
-                conn.request("GET", f"/max/{i}")
-                r = conn.getresponse()
-                r.read()
-                self.assertEqual(r.status, 404)
-        finally:
-            conn.close()
+        self.assertEqual(get_statuses(self.server, [f"/max/{i}" for i in range(12)]), [404] * 12)
         # The query stores what is queued, trimming to 5 as it goes.
         entries = self.history()
         self.assertEqual([e["endpoint"] for e in entries], [f"GET /max/{i}" for i in range(11, 6, -1)])

@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 import unittest
 
-from sfmtls_e2e import ServerTestCase
+from sfmtls_e2e import ServerTestCase, clean_env
 
 TLS_VERSIONS = ("1.2", "1.3")
 NOT_FOUND = [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}]
@@ -68,10 +68,13 @@ class ListenerTests(ServerTestCase):
     def test_only_salesforce_suites_are_negotiated(self):
         # No static RSA key exchange, no CBC-SHA1, no suites outside Salesforce's list.
         for suite in ("AES256-GCM-SHA384", "AES128-SHA", "ECDHE-RSA-AES256-SHA", "DHE-RSA-AES256-GCM-SHA384"):
-            with self.subTest(suite=suite):
-                res = self.s_client("mtls", "/__admin/health", tls="1.2", extra=("-cipher", suite))
-                self.assertNotEqual(res.rc, 0, self.explain(res))
-                self.assertEqual(res.responses, [], self.explain(res))
+            for listener in ("mtls", "standard"):
+                with self.subTest(suite=suite, listener=listener):
+                    res = self.s_client(listener, "/__admin/health", tls="1.2", msg=True, extra=("-cipher", suite))
+                    self.assertNotEqual(res.rc, 0, self.explain(res))
+                    self.assertEqual(res.responses, [], self.explain(res))
+                    # The server refused it (the client did offer the suite).
+                    self.assert_s_client_alert(res, "handshake_failure")
         for suite in ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-SHA256"):
             with self.subTest(suite=suite):
                 res = self.s_client("mtls", "/__admin/tls-info", tls="1.2", extra=("-cipher", suite))
@@ -103,14 +106,29 @@ class ListenerTests(ServerTestCase):
         res = self.curl("standard", "/services/data/", extra=("-X", "DELETE"))
         body = self.json_of(res, status=405)
         self.assertEqual(body[0]["errorCode"], "METHOD_NOT_ALLOWED", self.explain(res))
+        self.assert_rest_error(res, "METHOD_NOT_ALLOWED")
+        allow = {m.strip() for m in self.response(res).headers.get("allow", "").split(",")}
+        self.assertIn("GET", allow, self.explain(res))
+        self.assertNotIn("DELETE", allow, self.explain(res))
         with tempfile.NamedTemporaryFile() as big:
             big.write(b"x" * (2 * 1024 * 1024 + 1))
             big.flush()
             res = self.curl("standard", "/services/data/", extra=("-H", "Expect:", "--data-binary", "@" + big.name))
             body = self.json_of(res, status=413)
             self.assertEqual(body[0]["errorCode"], "REQUEST_TOO_LARGE", self.explain(res))
+            self.assert_rest_error(res, "REQUEST_TOO_LARGE")
         res = self.curl("standard", "/__admin/health")
         self.assertEqual(self.json_of(res)["status"], "ok", self.explain(res))
+
+    def assert_rest_error(self, res, code):
+        """The one response is JSON [{"message": "...", "errorCode": code}]."""
+        r = self.response(res, 0, count=1)
+        self.assertTrue(r.headers.get("content-type", "").startswith("application/json"), self.explain(res))
+        body = r.json()
+        self.assertEqual(len(body), 1, self.explain(res))
+        self.assertEqual(set(body[0]), {"message", "errorCode"}, self.explain(res))
+        self.assertEqual(body[0]["errorCode"], code, self.explain(res))
+        self.assertTrue(body[0]["message"], self.explain(res))
 
     def test_header_block_limit(self):
         res = self.curl("mtls", "/services/data/", extra=("-H", "X-Pad: " + "a" * 6000))
@@ -140,7 +158,7 @@ class TwoAddressTests(ServerTestCase):
                 with self.subTest(listener=listener, host=host):
                     p = subprocess.run(["curl", "-sS", "-g", "--max-time", "10", "--cacert", self.server.ca,
                                         f"https://{host}:{port}/__admin/tls-info"],
-                                       capture_output=True, text=True, timeout=20)
+                                       capture_output=True, text=True, timeout=20, env=clean_env())
                     self.assertEqual(p.returncode, 0, p.stderr)
                     self.assertEqual(json.loads(p.stdout)["listener"], listener)
 

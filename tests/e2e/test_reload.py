@@ -12,60 +12,24 @@ are read again, all or nothing, without dropping connections.
   session resumption refused across a reload.
 
 Second CAs are made with `sfmtls-ca init`; CRLs with `openssl ca`
-(test_trust_crl.make_crl).
+(sfmtls_e2e.make_crl).
 """
 
-import http.client
 import json
 import os
 import re
 import signal
-import ssl
 import sys
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest tests/e2e/test_reload.py`
 
-from sfmtls_e2e import FIXTURES, ServerTestCase, admin, issue_client, poll_until
-from test_trust_crl import PkiServerTestCase, make_crl, new_ca
+from sfmtls_e2e import (STALE_CRL, KeepAlive, PkiServerTestCase, ServerTestCase, admin, issue_client, make_crl,
+                        new_ca, org_fixture, poll_until, read_text, tls_context, write_text)
 
 # The reload's outcome line on stderr (--log-format text).
 OUTCOME_RE = re.compile(r"^\S+ (?:info|error) (reloaded|reload_failed): ", re.M)
-
-
-class HTTPS(http.client.HTTPSConnection):
-    """A keep-alive connection to 127.0.0.1 that can offer a TLS session; it
-    never reconnects by itself (auto_open off once connected)."""
-
-    def __init__(self, port, ctx, session=None):
-        super().__init__("127.0.0.1", port, timeout=20, context=ctx)
-        self.offer = session
-
-    def connect(self):
-        http.client.HTTPConnection.connect(self)
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host, session=self.offer)
-        self.auto_open = 0
-
-    def get(self, path):
-        """GET path -> (status, lowercase headers, body text)."""
-        self.request("GET", path)
-        r = self.getresponse()
-        body = r.read().decode("utf-8", errors="replace")
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
-
-
-def client_context(ca, cert=None, tls=None):
-    """A fresh client context trusting `ca`, presenting cert's chain, pinned to one TLS version."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.load_verify_locations(ca)
-    if cert is not None:
-        ctx.load_cert_chain(cert.chain, cert.key)
-    if tls:
-        v = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[tls]
-        ctx.minimum_version = ctx.maximum_version = v
-    return ctx
 
 
 def cert_problem(status, headers, body, reason):
@@ -100,7 +64,7 @@ class ReloadMixin:
         return logged
 
     def connect(self, cert=None, tls=None, session=None, listener="mtls"):
-        conn = HTTPS(self.server.port(listener), client_context(self.server.ca, cert, tls), session)
+        conn = KeepAlive(self.server.port(listener), tls_context(self.server.ca, cert, tls), session)
         self.addCleanup(conn.close)
         return conn
 
@@ -116,6 +80,7 @@ class ReloadMixin:
         conn = self.connect(cert)
         self.assertIsNone(cert_problem(*conn.get("/services/data/"), reason))
         status, _, body = conn.get("/__admin/tls-info")
+        self.assertEqual(status, 200, body)
         cc = json.loads(body)["clientCertificate"]
         self.assertEqual((cc["chainVerified"], cc["reason"], cc["fingerprintSha256"]),
                          (False, reason, cert.fingerprint), body)
@@ -155,7 +120,7 @@ class NoGapTests(ReloadMixin, ServerTestCase):
         def loop(name, cert, check):
             while not stop.is_set():
                 # A new context each round: nothing to resume, every handshake is full.
-                conn = HTTPS(port, client_context(ca, cert))
+                conn = KeepAlive(port, tls_context(ca, cert))
                 try:
                     problem = check(conn)
                 except Exception as e:  # a connection error is a failure too
@@ -203,19 +168,18 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
         crl_args = (os.path.join(cls.crlca, "intermediate.pem"), os.path.join(cls.crlca, "intermediate.key"))
         cls.crl_empty = make_crl(os.path.join(pki, "crl-empty"), *crl_args, [])
         cls.crl_revoking = make_crl(os.path.join(pki, "crl-revoking"), *crl_args, [cls.crl_victim.crt])
-        # Stale one second from now: wolfSSL would take it as no CRL at all.
-        cls.crl_stale = make_crl(os.path.join(pki, "crl-stale"), *crl_args, [], "-crlsec", "1")
-        cls.crl_stale_from = time.time() + 1.5
+        # Past its nextUpdate: wolfSSL would take it as no CRL at all.
+        cls.crl_stale = make_crl(os.path.join(pki, "crl-stale"), *crl_args, [], *STALE_CRL)
 
         cls.fx_dir = os.path.join(pki, "fixture")
         os.makedirs(cls.fx_dir)
         cls.fx = os.path.join(cls.fx_dir, "org.json")
         cls.trust = os.path.join(pki, "trust.pem")
         cls.crl = os.path.join(pki, "crl.pem")
-        cls.originals = {cls.fx: read(FIXTURES), cls.trust: read(os.path.join(cls.decoy, "ca.pem")),
-                         cls.crl: read(cls.crl_empty)}
+        cls.originals = {cls.fx: json.dumps(org_fixture(), indent=2) + "\n",
+                         cls.trust: read_text(os.path.join(cls.decoy, "ca.pem")), cls.crl: read_text(cls.crl_empty)}
         for path, text in cls.originals.items():
-            write(path, text)
+            write_text(path, text)
         return ("--fixtures", cls.fx, "--trust", cls.trust, "--trust", os.path.join(cls.crlca, "ca.pem"),
                 "--crl", cls.crl)
 
@@ -228,9 +192,9 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
 
     def restore(self):
         """The original files, reloaded, and the admin state reset."""
-        changed = [p for p, text in self.originals.items() if read(p) != text]
+        changed = [p for p, text in self.originals.items() if read_text(p) != text]
         for path in changed:
-            write(path, self.originals[path])
+            write_text(path, self.originals[path])
         if changed:
             self.sighup()
         status, _, data = admin(self.server, "POST", "/__admin/reset")
@@ -240,7 +204,7 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
         return json.loads(self.originals[self.fx])
 
     def write_fixture(self, org):
-        write(self.fx, json.dumps(org, indent=2))
+        write_text(self.fx, json.dumps(org, indent=2))
 
     def user(self, name):
         return admin(self.server, "GET", f"/__admin/users/{name}")
@@ -255,7 +219,7 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
         self.assertIsNone(cert_problem(*kept.get("/services/data/"), "CERTIFICATE_UNTRUSTED"))
         kept_sock = kept.sock
 
-        write(self.trust, read(os.path.join(self.other, "ca.pem")))
+        write_text(self.trust, read_text(os.path.join(self.other, "ca.pem")))
         logged = self.sighup()
         self.assertIn("3 trust anchor(s)", logged)  # the dev CA, other, crlca
         self.assert_verified(self.other_client)
@@ -264,23 +228,24 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
         # The connection from before keeps the outcome of its handshake.
         self.assertIsNone(cert_problem(*kept.get("/services/data/"), "CERTIFICATE_UNTRUSTED"))
         status, _, body = kept.get("/__admin/tls-info")
+        self.assertEqual(status, 200, body)
         self.assertEqual(json.loads(body)["clientCertificate"]["reason"], "CERTIFICATE_UNTRUSTED", body)
         self.assertIs(kept.sock, kept_sock, "the kept connection was reopened")
 
-        write(self.trust, self.originals[self.trust])
+        write_text(self.trust, self.originals[self.trust])
         self.sighup()
         self.assert_refused(self.other_client, "CERTIFICATE_UNTRUSTED")
         self.assert_verified(self.decoy_client)
 
     def test_crl_added_by_reload(self):
         self.assert_verified(self.crl_victim)
-        write(self.crl, read(self.crl_revoking))
+        write_text(self.crl, read_text(self.crl_revoking))
         self.assertIn("1 CRL(s)", self.sighup())
         self.assert_refused(self.crl_victim, "CERTIFICATE_REVOKED")
         self.assert_verified(self.crl_sibling)
         self.assert_verified(self.demo)
         # And gone again with the next CRL.
-        write(self.crl, self.originals[self.crl])
+        write_text(self.crl, self.originals[self.crl])
         self.sighup()
         self.assert_verified(self.crl_victim)
 
@@ -296,15 +261,16 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
         self.assert_refused(self.other_client, "CERTIFICATE_UNTRUSTED")
         status, _, health = admin(self.server, "GET", "/__admin/health", token=None)
         self.assertEqual(status, 200, health)
+        self.assertEqual(health, {"status": "ok", "historyDropped": 0})
 
     def test_broken_fixture_changes_nothing(self):
         status, _, users = admin(self.server, "GET", "/__admin/users")
         self.assertEqual(status, 200, users)
         # The good changes made with it must wait, too: all or nothing.
-        write(self.trust, self.originals[self.trust] + read(os.path.join(self.other, "ca.pem")))
-        write(self.crl, read(self.crl_revoking))
+        write_text(self.trust, self.originals[self.trust] + read_text(os.path.join(self.other, "ca.pem")))
+        write_text(self.crl, read_text(self.crl_revoking))
 
-        write(self.fx, "{not json")
+        write_text(self.fx, "{not json")
         logged = self.sighup("reload_failed")
         self.assertRegex(logged, re.escape(self.fx) + r": line 1, column \d+: ", "the JSON parser's problem")
         self.assert_unchanged(users)
@@ -317,13 +283,14 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
         self.assert_unchanged(users)
 
         # Fixed: now everything applies at once.
-        write(self.fx, self.originals[self.fx])
+        write_text(self.fx, self.originals[self.fx])
         self.sighup()
         self.assert_verified(self.other_client)
         self.assert_refused(self.crl_victim, "CERTIFICATE_REVOKED")
 
     def test_broken_trust_store_changes_nothing(self):
-        users = admin(self.server, "GET", "/__admin/users")[2]
+        status, _, users = admin(self.server, "GET", "/__admin/users")
+        self.assertEqual(status, 200, users)
         org = self.fixture()
         org["users"].append({"username": "new@acme.test", "password": "New-123", "profile": "Standard User"})
         self.write_fixture(org)
@@ -332,21 +299,21 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
                 ("missing --trust", self.trust, None, "--trust " + self.trust),
                 ("garbage --crl", self.crl, "this is not a CRL\n", "--crl " + self.crl),
                 ("missing --crl", self.crl, None, "--crl " + self.crl),
-                ("stale --crl", self.crl, read(self.crl_stale), "--crl " + self.crl + ": its nextUpdate has passed")):
+                ("stale --crl", self.crl, read_text(self.crl_stale),
+                 "--crl " + self.crl + ": its nextUpdate has passed")):
             with self.subTest(label):
-                if label == "stale --crl":
-                    time.sleep(max(0.0, self.crl_stale_from - time.time()))
                 if text is None:
                     os.remove(path)
                 else:
-                    write(path, text)
+                    write_text(path, text)
                 try:
                     logged = self.sighup("reload_failed")
                     self.assertIn(needle, logged)
                     self.assertEqual(self.user("new@acme.test")[0], 404)
+                    self.assert_error(self.user("new@acme.test"), 404, "NOT_FOUND", label)
                     self.assert_unchanged(users)
                 finally:
-                    write(path, self.originals[path])
+                    write_text(path, self.originals[path])
         self.sighup()
         status, _, user = self.user("new@acme.test")
         self.assertEqual(status, 200, user)
@@ -369,13 +336,14 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
         status, _, data = self.user("user@acme.test")
         self.assertEqual(status, 404, data)
         status, _, users = admin(self.server, "GET", "/__admin/users")
+        self.assertEqual(status, 200, users)
         self.assertEqual([u["username"] for u in users],
                          ["admin@acme.test", "mtls@acme.test", "api@acme.test", "new@acme.test"])
 
     def test_runtime_changes_survive_reload(self):
         uploaded = self.server.issue("uploaded-before-reload")
         status, _, entry = admin(self.server, "POST", "/__admin/mutual-auth-certificates",
-                                 {"label": "before reload", "pem": read(uploaded.chain)})
+                                 {"label": "before reload", "pem": read_text(uploaded.chain)})
         self.assertEqual(status, 201, entry)
         status, _, patched = admin(self.server, "PATCH", "/__admin/users/api@acme.test",
                                    {"permissionSets": ["Enforce_mTLS"]})
@@ -391,7 +359,7 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
         self.assertEqual(status, 200, user)
         self.assertEqual((user["permissions"], user["active"]), (["ApiEnabled", "ViewSetup"], False), user)
 
-        write(self.fx, self.originals[self.fx])
+        write_text(self.fx, self.originals[self.fx])
         logged = self.sighup()
         self.assertRegex(logged, r"warn user_change_dropped: .*user@acme\.test")
         self.assertNotRegex(logged, r"user_change_dropped: .*api@acme\.test")
@@ -401,6 +369,7 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
         status, _, user = self.user("api@acme.test")
         self.assertEqual((status, user), (200, patched))
         status, _, user = self.user("user@acme.test")
+        self.assertEqual(status, 200, user)
         self.assertEqual((user["permissionSets"], user["permissions"], user["active"]), ([], ["ApiEnabled"], True),
                          user)
 
@@ -409,10 +378,10 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
     def test_sessions_are_not_resumed_across_a_reload(self):
         for tls in ("1.3", "1.2"):
             with self.subTest(tls=tls):
-                ctx = client_context(self.server.ca, self.demo, tls)
+                ctx = tls_context(self.server.ca, self.demo, tls)
 
                 def handshake(session=None):
-                    conn = HTTPS(self.server.mtls_port, ctx, session)
+                    conn = KeepAlive(self.server.mtls_port, ctx, session)
                     self.addCleanup(conn.close)
                     status, _, body = conn.get("/__admin/tls-info")
                     self.assertIsNone(verified_problem(status, body, self.demo))
@@ -427,9 +396,9 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
                 self.assertEqual(handshake(session)[0], True, "no resumption before the reload")
 
                 # A failed reload keeps the ticket key: the session still resumes.
-                write(self.fx, "[]")
+                write_text(self.fx, "[]")
                 self.sighup("reload_failed")
-                write(self.fx, self.originals[self.fx])
+                write_text(self.fx, self.originals[self.fx])
                 self.assertEqual(handshake(session)[0], True, "not resumed after a failed reload")
 
                 self.sighup()
@@ -439,16 +408,6 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
                 reused, fresh = handshake()
                 self.assertIs(handshake(fresh)[0], True, "a session from after the reload is not resumed")
 
-
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
-def write(path, text):
-    """Replaces the file's content in place (same inode, as an editor saving would)."""
-    with open(path, "w") as f:
-        f.write(text)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,10 @@ holding no more descriptors than before; silent peers are cut off after
 import concurrent.futures
 import os
 import socket
-import ssl
 import time
 import unittest
 
-from sfmtls_e2e import ServerTestCase, client_hello, poll_until, reset_close, wait_for_eof
+from sfmtls_e2e import ServerTestCase, client_hello, poll_until, reset_close, tls_socket, wait_for_eof
 
 FLOOD = 1000
 KINDS = ("garbage_close", "garbage_wait", "half_hello_close", "half_hello_wait",
@@ -144,10 +143,7 @@ class SlowClientTests(ServerTestCase):
         cls.good = cls.server.issue("slow")
 
     def tls_connect(self):
-        ctx = ssl.create_default_context(cafile=self.server.ca)
-        ctx.load_cert_chain(self.good.chain, self.good.key)
-        sock = socket.create_connection(("127.0.0.1", self.server.mtls_port), timeout=10)
-        return ctx.wrap_socket(sock, server_hostname="localhost")
+        return tls_socket(self.server, self.good)
 
     def test_trickled_request_is_cut_off(self):
         s = self.tls_connect()
@@ -172,6 +168,7 @@ class SlowClientTests(ServerTestCase):
         s.close()
         self.assertTrue(closed, "a trickling peer kept its connection")
         self.assertLess(took, 4.0, f"cut off only after {took:.1f} s with --idle-timeout 1")
+        self.assertGreaterEqual(took, 0.5, f"cut off after {took:.1f} s, before --idle-timeout 1 ran out")
         res = self.curl("mtls", "/__admin/health", cert=self.good)
         self.assertEqual(self.response(res).status, 200, self.explain(res))
 

@@ -4,16 +4,17 @@ start (RSA-2048, or ECDSA P-256 with --server-key ec) for localhost, 127.0.0.1,
 
 import os
 import subprocess
+import tempfile
 import unittest
 
-from sfmtls_e2e import CA_BIN, SERVER_BIN, Server, curl, run
+from sfmtls_e2e import CA_BIN, SERVER_BIN, E2EAsserts, Server, clean_env, curl, run, write_text
 
 
 def served_certificate(port, ca, servername="localhost", tls="-tls1_2"):
     """The text of the certificate the server presents, and the negotiated cipher."""
     p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", tls, "-CAfile", ca,
                         "-servername", servername, "-showcerts"],
-                       input=b"", capture_output=True, timeout=20)
+                       input=b"", capture_output=True, timeout=20, env=clean_env())
     out = p.stdout.decode(errors="replace")
     pem = out[out.index("-----BEGIN CERTIFICATE-----"):out.index("-----END CERTIFICATE-----") + 25]
     text = subprocess.run(["openssl", "x509", "-noout", "-text"], input=pem.encode(),
@@ -37,6 +38,8 @@ class IssuedCertificateTests(unittest.TestCase):
             self.assertIn("Verify return code: 0 (ok)", out)
             res = curl(srv.std_port, "/__admin/health", ca=srv.ca)
             self.assertEqual(res.rc, 0, str(res))
+            self.assertEqual([r.status for r in res.responses], [200], str(res))
+            self.assertEqual(res.responses[0].json(), {"status": "ok", "historyDropped": 0}, str(res))
         finally:
             srv.cleanup()
 
@@ -48,7 +51,7 @@ class IssuedCertificateTests(unittest.TestCase):
             self.assertIn("id-ecPublicKey", text)
             self.assertIn("prime256v1", text)
             self.assertIn("ECDHE-ECDSA-AES256-GCM-SHA384", out)
-            srv.stop()
+            self.assertEqual(srv.stop(), 0, srv.describe())
             # Same state dir, RSA again: the certificate is issued anew.
             again = Server(state_dir=state)
             try:
@@ -60,10 +63,9 @@ class IssuedCertificateTests(unittest.TestCase):
             srv.cleanup()
 
 
-class OwnCertificateTests(unittest.TestCase):
+class OwnCertificateTests(E2EAsserts, unittest.TestCase):
 
     def test_tls_cert_and_key_are_served(self):
-        import tempfile
         with tempfile.TemporaryDirectory() as tmp:
             ca = os.path.join(tmp, "ca")
             run([CA_BIN, "init", "--dir", ca])
@@ -79,23 +81,17 @@ class OwnCertificateTests(unittest.TestCase):
                 srv.cleanup()
 
     def test_bad_key_stops_the_server_with_a_message(self):
-        import tempfile
         with tempfile.TemporaryDirectory() as tmp:
             bad = os.path.join(tmp, "bad.pem")
-            with open(bad, "w") as f:
-                f.write("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
-            p = subprocess.run([SERVER_BIN, "--state-dir", os.path.join(tmp, "st"), "--bind", "127.0.0.1",
-                                "--mtls-port", "0", "--port", "0", "--tls-cert", bad, "--tls-key", bad],
-                               capture_output=True, text=True, timeout=20)
-            self.assertNotEqual(p.returncode, 0)
-            self.assertNotIn("sfmtls ready", p.stdout)
+            write_text(bad, "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+            p = self.assert_start_fails(["--tls-cert", bad, "--tls-key", bad], "server certificate", timeout=20)
             self.assertIn("server certificate", p.stderr)
 
 
 class InformationTests(unittest.TestCase):
 
     def test_help_lists_every_flag_and_version_names_the_builds(self):
-        out = subprocess.run([SERVER_BIN, "--help"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run([SERVER_BIN, "--help"], capture_output=True, text=True, timeout=10, env=clean_env())
         self.assertEqual(out.returncode, 0)
         for flag in ("--fixtures", "--state-dir", "--ephemeral", "--reset", "--bind", "--mtls-port",
                      "--port", "--public-host", "--public-port", "--tls-cert", "--tls-key", "--server-key",
@@ -104,7 +100,7 @@ class InformationTests(unittest.TestCase):
                      "--session-timeout", "--admin-token", "--history-max", "--workers", "--log-format",
                      "--help", "--version"):
             self.assertIn(flag, out.stdout)
-        ver = subprocess.run([SERVER_BIN, "--version"], capture_output=True, text=True, timeout=10)
+        ver = subprocess.run([SERVER_BIN, "--version"], capture_output=True, text=True, timeout=10, env=clean_env())
         self.assertEqual(ver.returncode, 0)
         self.assertRegex(ver.stdout, r"^sfmtls-server \d+\.\d+\.\d+ \(wolfSSL 5\.\d+\.\d+, \w+ build; "
                                      r"libmicrohttpd \d+\.\d+\.\d+\)")

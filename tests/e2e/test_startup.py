@@ -1,17 +1,17 @@
 """Starting and stopping (SPEC section 8): the ready line, SIGTERM, bad flags."""
 
+import json
 import os
+import signal
 import socket
-import ssl
-import subprocess
 import tempfile
 import time
 import unittest
 
-from sfmtls_e2e import CA_BIN, FIXTURES, SERVER_BIN, Server, clean_env, curl
+from sfmtls_e2e import CA_BIN, E2EAsserts, Server, ServerTestCase, curl, poll_until, run, tls_socket
 
 
-class StartupTests(unittest.TestCase):
+class StartupTests(E2EAsserts, unittest.TestCase):
 
     def test_ready_line_state_dir_and_sigterm(self):
         srv = Server()
@@ -25,24 +25,16 @@ class StartupTests(unittest.TestCase):
             srv.cleanup()
 
     def check_bad_args(self, args, needle):
-        with tempfile.TemporaryDirectory() as tmp:
-            cmd = [SERVER_BIN, "--fixtures", FIXTURES, "--state-dir", os.path.join(tmp, "state"),
-                   "--bind", "127.0.0.1", "--mtls-port", "0", "--port", "0", *args]
-            try:
-                p = subprocess.run(cmd, capture_output=True, text=True, timeout=15, env=clean_env())
-            except subprocess.TimeoutExpired as e:
-                self.fail(f"{' '.join(cmd)} still running after 15 s (stdout: {e.stdout!r})")
-        msg = f"$ {' '.join(cmd)}\nrc={p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
-        self.assertNotEqual(p.returncode, 0, msg)
-        self.assertNotIn("sfmtls ready", p.stdout, msg)
-        self.assertIn(needle, p.stdout + p.stderr, msg)
+        return self.assert_start_fails(args, needle)
 
     def test_port_held_by_another_server_is_an_error(self):
         # Workers share ports with SO_REUSEPORT; a second server must not join that group.
         first = Server()
         try:
-            self.check_bad_args(["--mtls-port", str(first.mtls_port)], "Address already in use")
-            self.check_bad_args(["--port", str(first.std_port)], "--port")
+            p = self.check_bad_args(["--mtls-port", str(first.mtls_port)], "Address already in use")
+            self.assertIn(f"port {first.mtls_port} (--mtls-port): Address already in use", p.stderr)
+            p = self.check_bad_args(["--port", str(first.std_port)], "--port")
+            self.assertIn(f"port {first.std_port} (--port): Address already in use", p.stderr)
             self.assertTrue(first.alive())
         finally:
             first.cleanup()
@@ -50,7 +42,7 @@ class StartupTests(unittest.TestCase):
     def test_trust_file_without_a_root_is_an_error(self):
         with tempfile.TemporaryDirectory() as tmp:
             ca = os.path.join(tmp, "ca")
-            subprocess.run([CA_BIN, "init", "--dir", ca], check=True, capture_output=True, timeout=30)
+            run([CA_BIN, "init", "--dir", ca])
             self.check_bad_args(["--trust", os.path.join(ca, "intermediate.pem")], "no self-signed CA certificate")
             bad = os.path.join(tmp, "bad.pem")
             with open(bad, "w") as f:
@@ -70,13 +62,6 @@ class StartupTests(unittest.TestCase):
                 self.check_bad_args(args, needle)
 
 
-def tls_client(srv, cert):
-    ctx = ssl.create_default_context(cafile=srv.ca)
-    ctx.load_cert_chain(cert.chain, cert.key)
-    sock = socket.create_connection(("127.0.0.1", srv.mtls_port), timeout=10)
-    return ctx.wrap_socket(sock, server_hostname="localhost")
-
-
 def read_all(sock):
     data = b""
     while True:
@@ -93,14 +78,23 @@ class DrainTests(unittest.TestCase):
         srv = Server()
         try:
             cert = srv.issue("drain")
-            idle = tls_client(srv, cert)
+            idle = tls_socket(srv, cert)
             idle.sendall(b"GET /__admin/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
             self.assertIn(b" 200 ", idle.recv(65536))
-            busy = tls_client(srv, cert)
+            busy = tls_socket(srv, cert)
             busy.sendall(b"GET /services/data/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n12345")
             time.sleep(0.1)  # the first half of the body is with the server
-            srv.proc.send_signal(15)
-            time.sleep(0.1)
+            srv.proc.send_signal(signal.SIGTERM)
+
+            def refused():
+                try:
+                    socket.create_connection(("127.0.0.1", srv.mtls_port), timeout=2).close()
+                    return False
+                except OSError:
+                    return True
+            # It stops accepting at once, while the request is still in flight.
+            self.assertTrue(poll_until(refused, 5, 0.01), "still accepting 5 s after SIGTERM\n" + srv.describe())
+            self.assertTrue(srv.alive(), "exited with a request in flight\n" + srv.describe())
             busy.sendall(b"67890")
             answer = read_all(busy).decode(errors="replace")
             self.assertIn("HTTP/1.1 200 OK", answer, srv.describe())
@@ -123,12 +117,15 @@ class LoggingTests(unittest.TestCase):
         srv = Server("--cert-failure", "page")
         try:
             good, expired = srv.issue("logged"), srv.issue("logged-expired", "--expired")
-            curl(srv.mtls_port, "/services/data/", "/nope", ca=srv.ca, cert=expired.chain, key=expired.key)
-            curl(srv.mtls_port, "/services/data/", ca=srv.ca, cert=good.chain, key=good.key)
+            res = curl(srv.mtls_port, "/services/data/", "/nope", ca=srv.ca, cert=expired.chain, key=expired.key)
+            self.assertEqual([(r.status, r.headers.get("x-sfmtls-reason")) for r in res.responses],
+                             [(400, "CERTIFICATE_EXPIRED")] * 2, str(res))
+            res = curl(srv.mtls_port, "/services/data/", ca=srv.ca, cert=good.chain, key=good.key)
+            self.assertEqual([r.status for r in res.responses], [200], str(res))
             with socket.create_connection(("127.0.0.1", srv.mtls_port)) as s:
                 s.sendall(b"GET / HTTP/1.0\r\n\r\n")  # plaintext HTTP to a TLS port
                 s.recv(100)
-            srv.stop()
+            self.assertEqual(srv.stop(), 0, srv.describe())
             lines = srv.stderr_text().splitlines()
             denied = [l for l in lines if "request_denied" in l]
             self.assertEqual(len(denied), 2, "\n".join(lines))
@@ -139,33 +136,44 @@ class LoggingTests(unittest.TestCase):
             srv.cleanup()
 
     def test_json_log_lines_parse(self):
-        import json
         srv = Server("--log-format", "json")
         try:
-            srv.stop()
+            res = curl(srv.std_port, "/nope", ca=srv.ca)  # a denied request: one more line
+            self.assertEqual([r.status for r in res.responses], [404], str(res))
+            self.assertEqual(srv.stop(), 0, srv.describe())
             lines = [l for l in srv.stderr_text().splitlines() if l.strip()]
             self.assertTrue(lines)
+            entries = []
             for l in lines:
                 entry = json.loads(l)
                 self.assertEqual(set(entry), {"time", "level", "event", "message"}, l)
+                entries.append(entry)
+            denied = [e for e in entries if e["event"] == "request_denied"]
+            self.assertEqual(len(denied), 1, lines)
+            self.assertIn("NOT_FOUND", denied[0]["message"])
+            self.assertIn("/nope", denied[0]["message"])
         finally:
             srv.cleanup()
 
 
-class EnvironmentTests(unittest.TestCase):
+class EnvironmentTests(ServerTestCase):
     """Every flag reads SFMTLS_<NAME>; flags win (SPEC section 8)."""
+    server_args = ("--client-cert", "optional")
+    server_env = {"SFMTLS_CERT_FAILURE": "alert", "SFMTLS_CLIENT_CERT": "required"}
 
     def test_variables_set_flags_and_flags_win(self):
-        srv = Server("--client-cert", "optional",
-                     env={"SFMTLS_CERT_FAILURE": "alert", "SFMTLS_CLIENT_CERT": "required"})
-        try:
-            bad = srv.issue("env-expired", "--expired")
-            res = curl(srv.mtls_port, "/services/data/", ca=srv.ca, cert=bad.chain, key=bad.key)
-            self.assertTrue(res.has_alert("certificate_expired") or res.rc == 60, str(res))
-            res = curl(srv.mtls_port, "/__admin/tls-info", ca=srv.ca)
-            self.assertEqual(res.rc, 0, "--client-cert optional beats SFMTLS_CLIENT_CERT\n" + str(res))
-        finally:
-            srv.cleanup()
+        srv = self.server
+        bad = srv.issue("env-expired", "--expired")
+        res = curl(srv.mtls_port, "/services/data/", ca=srv.ca, cert=bad.chain, key=bad.key)
+        self.assertTrue(res.has_alert("certificate_expired") or res.rc == 60, str(res))
+        self.assert_curl_alert(res, "certificate_expired")
+        # SFMTLS_CERT_FAILURE=alert: the handshake is aborted with the alert itself.
+        self.assert_s_client_alert(self.s_client("mtls", "/services/data/", cert=bad, msg=True),
+                                   "certificate_expired")
+        res = curl(srv.mtls_port, "/__admin/tls-info", ca=srv.ca)
+        self.assertEqual(res.rc, 0, "--client-cert optional beats SFMTLS_CLIENT_CERT\n" + str(res))
+        info = self.json_of(res)
+        self.assertEqual((info["listener"], info["clientCertificate"]), ("mtls", None), self.explain(res))
 
 
 if __name__ == "__main__":

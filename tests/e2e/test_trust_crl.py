@@ -12,79 +12,11 @@ with `openssl ca` (a test tool, not part of sfmtls):
 """
 
 import os
-import shutil
-import subprocess
 import tempfile
-import time
 import unittest
 
-from sfmtls_e2e import CA_BIN, REASONS, SERVER_BIN, Cert, ServerTestCase, issue_client, run
-
-CRL_CONFIG = """
-[ ca ]
-default_ca = crl
-[ crl ]
-database = {work}/index.txt
-crlnumber = {work}/crlnumber
-default_md = sha256
-default_crl_days = 30
-certificate = {cert}
-private_key = {key}
-"""
-
-
-def make_crl(work, cert, key, revoked, *gencrl_args):
-    """A CRL signed by cert/key listing the certificate files in `revoked`."""
-    os.makedirs(work)
-    cfg = os.path.join(work, "crl.cnf")
-    with open(cfg, "w") as f:
-        f.write(CRL_CONFIG.format(work=work, cert=cert, key=key))
-    open(os.path.join(work, "index.txt"), "w").close()
-    with open(os.path.join(work, "crlnumber"), "w") as f:
-        f.write("01\n")
-    for path in revoked:
-        run(["openssl", "ca", "-batch", "-config", cfg, "-revoke", path])
-    crl = os.path.join(work, "crl.pem")
-    run(["openssl", "ca", "-batch", "-config", cfg, "-gencrl", "-out", crl, *gencrl_args])
-    return crl
-
-
-def new_ca(pki, name):
-    d = os.path.join(pki, name)
-    run([CA_BIN, "init", "--dir", d])
-    return d
-
-
-class PkiServerTestCase(ServerTestCase):
-    """Builds extra CAs in cls.pki before the server starts (build_pki returns the server's args)."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.pki = tempfile.mkdtemp(prefix="sfmtls-e2e-pki-")
-        try:
-            cls.server_args = cls.build_pki(cls.pki)
-            super().setUpClass()
-        except BaseException:
-            shutil.rmtree(cls.pki, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            shutil.rmtree(cls.pki, ignore_errors=True)
-
-    def check_page(self, cert, reason):
-        res = self.curl("mtls", "/services/data/", "/__admin/tls-info", cert=cert)
-        self.assert_cert_page(self.response(res, 0), reason, res)
-        cc = self.json_of(res, 1)["clientCertificate"]
-        self.assertEqual((cc or {}).get("reason"), reason, f"{cc}" + self.explain(res))
-
-    def check_alert(self, cert, reason):
-        alert = REASONS[reason][0]
-        self.assert_curl_alert(self.curl("mtls", "/services/data/", cert=cert), alert)
-        self.assert_s_client_alert(self.s_client("mtls", "/services/data/", cert=cert, msg=True), alert)
+from sfmtls_e2e import (STALE_CRL, Cert, E2EAsserts, PkiServerTestCase, ServerTestCase, issue_client, make_crl,
+                        new_ca, read_text, run, write_text)
 
 
 class TrustCases:
@@ -101,10 +33,8 @@ class TrustCases:
         # One bundle with a root and another CA's intermediate: the root becomes
         # an anchor, the intermediate is ignored with a warning.
         bundle = os.path.join(pki, "bundle.pem")
-        with open(bundle, "w") as out:
-            for part in (os.path.join(revoked_int, "ca.pem"), os.path.join(stranger, "intermediate.pem")):
-                with open(part) as f:
-                    out.write(f.read())
+        write_text(bundle, read_text(os.path.join(revoked_int, "ca.pem"))
+                   + read_text(os.path.join(stranger, "intermediate.pem")))
         return ("--cert-failure", cls.mode,
                 "--trust", os.path.join(partner, "ca.pem"),
                 "--trust", bundle,
@@ -176,29 +106,19 @@ class DerCrlTests(LeafCrlTests):
         return tuple(args)
 
 
-class StaleCrlTests(unittest.TestCase):
+class StaleCrlTests(E2EAsserts, unittest.TestCase):
     """A CRL past its nextUpdate would be ignored by wolfSSL as if absent: the
     server refuses it at start instead, and says why."""
 
     def test_stale_crl_stops_the_server(self):
-        pki = tempfile.mkdtemp(prefix="sfmtls-e2e-pki-")
-        try:
+        with tempfile.TemporaryDirectory(prefix="sfmtls-e2e-pki-") as pki:
             partner = new_ca(pki, "partner")
             crl = make_crl(os.path.join(pki, "crl"), os.path.join(partner, "intermediate.pem"),
-                           os.path.join(partner, "intermediate.key"), [], "-crlsec", "1")
-            time.sleep(1.5)  # let the CRL's one-second life run out
-            p = subprocess.run([SERVER_BIN, "--state-dir", os.path.join(pki, "state"), "--bind", "127.0.0.1",
-                                "--mtls-port", "0", "--port", "0", "--trust", os.path.join(partner, "ca.pem"),
-                                "--crl", crl], capture_output=True, text=True, timeout=30)
-            self.assertNotEqual(p.returncode, 0, p.stderr)
-            self.assertNotIn("sfmtls ready", p.stdout)
-            self.assertIn("--crl " + crl + ": its nextUpdate has passed", p.stderr)
-        finally:
-            shutil.rmtree(pki, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    unittest.main()
+                           os.path.join(partner, "intermediate.key"), [], *STALE_CRL)
+            needle = "--crl " + crl + ": its nextUpdate has passed"
+            p = self.assert_start_fails(["--trust", os.path.join(partner, "ca.pem"), "--crl", crl], needle,
+                                        timeout=30)
+            self.assertIn(needle, p.stderr)
 
 
 EXPIRED_INT_CONFIG = """[ca]
@@ -236,12 +156,10 @@ class ExpiredIntermediateTests:
         work = os.path.join(pki, "old")
         os.makedirs(work)
         cfg = os.path.join(work, "ca.cnf")
-        with open(cfg, "w") as f:
-            f.write(EXPIRED_INT_CONFIG.format(work=work, cert=os.path.join(root, "ca.pem"),
-                                              key=os.path.join(root, "ca.key")))
-        open(os.path.join(work, "index.txt"), "w").close()
-        with open(os.path.join(work, "serial"), "w") as f:
-            f.write("1000\n")
+        write_text(cfg, EXPIRED_INT_CONFIG.format(work=work, cert=os.path.join(root, "ca.pem"),
+                                                  key=os.path.join(root, "ca.key")))
+        write_text(os.path.join(work, "index.txt"), "")
+        write_text(os.path.join(work, "serial"), "1000\n")
         p = lambda name: os.path.join(work, name)
         run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-keyout", p("int.key"), "-out", p("int.csr"), "-subj", "/CN=expired intermediate"])
@@ -251,10 +169,7 @@ class ExpiredIntermediateTests:
              "-keyout", p("leaf.key"), "-out", p("leaf.csr"), "-subj", "/CN=under expired"])
         run(["openssl", "x509", "-req", "-in", p("leaf.csr"), "-CA", p("int.pem"), "-CAkey", p("int.key"),
              "-CAcreateserial", "-days", "30", "-out", p("leaf.crt"), "-extfile", cfg, "-extensions", "leaf"])
-        with open(p("leaf.chain.pem"), "w") as out:
-            for part in ("leaf.crt", "int.pem"):
-                with open(p(part)) as f:
-                    out.write(f.read())
+        write_text(p("leaf.chain.pem"), read_text(p("leaf.crt")) + read_text(p("int.pem")))
         cls.leaf = Cert(p("leaf"))
         return ("--cert-failure", cls.mode, "--trust", os.path.join(root, "ca.pem"))
 
@@ -292,6 +207,13 @@ class SystemBundleTests(ServerTestCase):
             res = self.curl("mtls", "/__admin/tls-info", cert=self.good)
             cc = self.json_of(res)["clientCertificate"]
             self.assertTrue(cc and cc["chainVerified"], f"round {i}: {cc}" + self.explain(res))
-        res = self.curl("mtls", "/__admin/tls-info", cert=self.good, chain=False)
-        self.assertEqual(self.json_of(res)["clientCertificate"]["reason"], "CERTIFICATE_UNTRUSTED",
-                         self.explain(res))
+            self.assert_cert_facts(cc, self.good, res, chain_length=2, reason=None)
+        res = self.curl("mtls", "/__admin/tls-info", "/services/data/", cert=self.good, chain=False)
+        cc = self.json_of(res)["clientCertificate"]
+        self.assertEqual(cc["reason"], "CERTIFICATE_UNTRUSTED", self.explain(res))
+        self.assert_cert_facts(cc, self.good, res, chain_length=1, reason="CERTIFICATE_UNTRUSTED")
+        self.assert_cert_page(self.response(res, 1, count=2), "CERTIFICATE_UNTRUSTED", res)
+
+
+if __name__ == "__main__":
+    unittest.main()
