@@ -671,8 +671,15 @@ int main(int argc, char **argv)
     }
 
     char tls_err[SFM_TLS_ERR_LEN];
-    if (make_tls(&cfg, &files, &trust, &tls, tls_err) < 0) {
-        fprintf(stderr, "sfmtls-server: TLS: %s\n", tls_err);
+    /* Contexts are built once here, as a reload does, so that a server
+     * certificate or CRL wolfSSL refuses stops the start with its file named,
+     * before any state is written. */
+    if (make_tls(&cfg, &files, &trust, &tls, tls_err) < 0 || probe_tls(tls, tls_err) < 0) {
+        if (cfg.tls_cert)
+            fprintf(stderr, "sfmtls-server: --tls-cert %s / --tls-key %s: %s\n", cfg.tls_cert, cfg.tls_key,
+                    tls_err);
+        else
+            fprintf(stderr, "sfmtls-server: TLS: %s\n", tls_err);
         goto out;
     }
     if (admin_token(&cfg, &token, pki_err) < 0) {

@@ -84,8 +84,14 @@ class OwnCertificateTests(E2EAsserts, unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             bad = os.path.join(tmp, "bad.pem")
             write_text(bad, "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
-            p = self.assert_start_fails(["--tls-cert", bad, "--tls-key", bad], "server certificate", timeout=20)
+            state = os.path.join(tmp, "state")
+            p = self.assert_start_fails(["--tls-cert", bad, "--tls-key", bad], "server certificate",
+                                        state_dir=state, timeout=20)
             self.assertIn("server certificate", p.stderr)
+            self.assertIn(f"--tls-cert {bad} / --tls-key {bad}", p.stderr)
+            # Refused before the admin token and the database were made.
+            self.assertFalse(os.path.exists(os.path.join(state, "admin-token")))
+            self.assertFalse(os.path.exists(os.path.join(state, "state.db")))
 
 
 class InformationTests(unittest.TestCase):
