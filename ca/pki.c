@@ -20,6 +20,7 @@
 #include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/rsa.h>
 #include <wolfssl/wolfcrypt/sha256.h>
+#include <wolfssl/wolfcrypt/signature.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -989,6 +990,65 @@ int sfm_pki_facts_of(const unsigned char *der, size_t len, sfm_pki_facts *out)
         *out = ci.f;
     cert_info_cleanup(&ci);
     return rc == SFM_PKI_ENOMEM ? rc : (rc == SFM_PKI_OK ? SFM_PKI_OK : SFM_PKI_EPARSE);
+}
+
+int sfm_pki_verify_rs256(const char *cert_pem, size_t pem_len, const unsigned char *msg, size_t msg_len,
+                         const unsigned char *sig, size_t sig_len)
+{
+    sfm_der ders[SFM_PKI_MAX_CHAIN];
+    size_t n = 0;
+    char err[SFM_PKI_ERR_LEN];
+    DecodedCert *dc = NULL;
+    RsaKey *key = NULL;
+    int rc, dc_inited = 0, key_inited = 0;
+    word32 idx = 0;
+
+    if (cert_pem == NULL || msg == NULL || sig == NULL || msg_len > UINT32_MAX || sig_len > UINT32_MAX)
+        return SFM_PKI_EARG;
+    rc = sfm_pki_pem_certs(cert_pem, pem_len, ders, SFM_PKI_MAX_CHAIN, &n, NULL, err);
+    if (rc != SFM_PKI_OK)
+        return rc == SFM_PKI_EARG ? SFM_PKI_EPARSE : rc;
+    rc = SFM_PKI_EPARSE;
+    if (n == 0 || ders[0].len > UINT32_MAX)
+        goto out;
+    dc = malloc(sizeof *dc);
+    key = malloc(sizeof *key);
+    if (dc == NULL || key == NULL) {
+        rc = SFM_PKI_ENOMEM;
+        goto out;
+    }
+    /* The certificate only carries the key: its dates and issuer are not judged (the connected app's
+     * certificate is the one the admin configured, as Salesforce takes it). */
+    wc_InitDecodedCert(dc, ders[0].der, (word32)ders[0].len, NULL);
+    dc_inited = 1;
+    if (wc_ParseCert(dc, CERT_TYPE, NO_VERIFY, NULL) != 0 || dc->publicKey == NULL)
+        goto out;
+    rc = SFM_PKI_EARG;
+    if (dc->keyOID != RSAk)
+        goto out;
+    rc = SFM_PKI_ECRYPTO;
+    if (wc_InitRsaKey(key, NULL) != 0)
+        goto out;
+    key_inited = 1;
+    if (wc_RsaPublicKeyDecode(dc->publicKey, &idx, key, dc->pubKeySize) != 0)
+        goto out;
+    /* RFC 7518 3.3 and RFC 8017 8.2.2: the signature is exactly k octets long. */
+    if (wc_RsaEncryptSize(key) <= 0 || sig_len != (size_t)wc_RsaEncryptSize(key))
+        goto out;
+    /* PKCS #1 v1.5 with the DigestInfo of SHA-256 ("W_ENC"): what RS256 is. */
+    if (wc_SignatureVerify(WC_HASH_TYPE_SHA256, WC_SIGNATURE_TYPE_RSA_W_ENC, msg, (word32)msg_len, sig,
+                           (word32)sig_len, key, sizeof *key) != 0)
+        goto out;
+    rc = SFM_PKI_OK;
+out:
+    if (key_inited)
+        wc_FreeRsaKey(key);
+    free(key);
+    if (dc_inited)
+        wc_FreeDecodedCert(dc);
+    free(dc);
+    sfm_pki_ders_free(ders, n);
+    return rc;
 }
 
 /* 1 when `parent` names and signed `child` (subject/issuer match, signature verifies). */

@@ -108,6 +108,17 @@ void sfm_pki_hex(const unsigned char *in, size_t n, char *out);
 /** Lowercase hex SHA-256 of `der` into out[65]. Returns 0 or SFM_PKI_ECRYPTO. */
 SFM_NODISCARD int sfm_pki_sha256_hex(const unsigned char *der, size_t len, char out[65]);
 
+/**
+ * Verifies an RS256 signature (RSASSA-PKCS1-v1_5 with SHA-256, RFC 7518 section 3.3), as a JWT
+ * bearer assertion carries, over msg[0, msg_len) with the RSA key of the first certificate of
+ * `cert_pem` (need not be NUL-terminated). The signature must be as long as the modulus.
+ * Returns 0 when it verifies, SFM_PKI_ECRYPTO when it does not, SFM_PKI_EPARSE when the PEM
+ * holds no readable certificate, SFM_PKI_EARG when that certificate's key is not RSA (or an
+ * argument is NULL), SFM_PKI_ENOMEM. Thread-safe.
+ */
+SFM_NODISCARD int sfm_pki_verify_rs256(const char *cert_pem, size_t pem_len, const unsigned char *msg,
+                                       size_t msg_len, const unsigned char *sig, size_t sig_len);
+
 /** Formats `t` as ISO 8601 UTC with milliseconds ("2026-11-27T08:00:00.000Z"). */
 void sfm_pki_iso8601(time_t t, char out[32]);
 

@@ -54,7 +54,7 @@ static const struct opt opts[] = {
      .values = status_values},
     {.name = "handshake-timeout", .kind = OPT_INT, .offset = OFF(handshake_timeout), .min = 1, .max = 3600},
     {.name = "idle-timeout", .kind = OPT_INT, .offset = OFF(idle_timeout), .min = 1, .max = 86400},
-    {.name = "session-timeout", .kind = OPT_INT, .offset = OFF(session_timeout), .min = 60, .max = 86400 * 7},
+    {.name = "session-timeout", .kind = OPT_INT, .offset = OFF(session_timeout), .min = 1, .max = 86400 * 7},
     {.name = "admin-token", .kind = OPT_STR, .offset = OFF(admin_token)},
     {.name = "history-max", .kind = OPT_LONG, .offset = OFF(history_max), .min = 1, .max = 100000000L},
     {.name = "workers", .kind = OPT_INT, .offset = OFF(workers), .min = 1, .max = 256},
@@ -92,7 +92,7 @@ const char *sfm_config_usage(void)
            "  --mutual-auth-failed-status 401|403   REST status of MUTUAL_AUTHENTICATION_FAILED\n"
            "  --handshake-timeout SEC    cut off slow handshakes (default 10)\n"
            "  --idle-timeout SEC         close idle connections (default 60)\n"
-           "  --session-timeout SEC      API session lifetime (default 7200)\n"
+           "  --session-timeout SEC      sessions end after SEC idle seconds (default 7200)\n"
            "  --admin-token TOKEN        admin API token (default: generated into the state dir)\n"
            "  --history-max N            login history entries kept (default 100000)\n"
            "  --workers N                worker threads (default: the number of cores)\n"

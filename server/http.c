@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "api/api.h"
 #include "policy.h"
@@ -86,42 +85,50 @@ static void method_not_allowed(const sfm_request *req, sfm_response *resp)
 
 typedef void (*handler_fn)(const sfm_app *, const sfm_request *, sfm_response *);
 
-/* The paths answered without a user (SPEC section 5). Every other path
- * outside /__admin/ is an API path this version does not serve: 404. */
+/* GET /services/data/: the versions, for anyone (SPEC section 5). */
+static void versions(const sfm_app *app, const sfm_request *req, sfm_response *resp)
+{
+    if (!is_get(req)) {
+        method_not_allowed(req, resp);
+        return;
+    }
+    sfm_api_versions(app, req, resp);
+}
+
+/* What each path is (SPEC section 5). A handler runs the policy for its
+ * users itself (api/auth.c); every other path outside /__admin/ is an API
+ * path this org does not serve: 404 through the policy (row 2). */
 struct route {
     const char *path;
+    int prefix; /* 1: `path` followed by at least one character */
     handler_fn fn;
 };
 
-static const struct route public_routes[] = {
-    {"/services/data", sfm_api_versions},
-    {"/services/data/", sfm_api_versions},
+static const struct route routes[] = {
+    {"/services/data", 0, versions},
+    {"/services/data/", 0, versions},
+    {"/services/data/", 1, sfm_api_rest},
+    {"/services/oauth2/token", 0, sfm_api_oauth_token},
+    {"/services/oauth2/revoke", 0, sfm_api_oauth_revoke},
+    {"/services/oauth2/userinfo", 0, sfm_api_oauth_userinfo},
+    {"/services/oauth2/authorize", 0, sfm_api_oauth_authorize},
+    {"/services/Soap/u/", 1, sfm_api_soap},
+    {"/id/", 1, sfm_api_identity},
+    {"/", 0, sfm_api_ui_login},
+    {"/secur/frontdoor.jsp", 0, sfm_api_ui_frontdoor},
+    {"/home/home.jsp", 0, sfm_api_ui_home},
+    {"/cacerts.jsp", 0, sfm_api_cacerts},
 };
 
-static int64_t now_ms(void)
+static const struct route *find_route(const char *path)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* One login-history entry for a decision of the policy; `endpoint` NULL for a handshake. */
-static void record(const sfm_app *app, enum sfm_listener l, const char *remote_addr, const char *method,
-                   const char *path, const sfm_cert_info *ci, const sfm_decision *d)
-{
-    sfm_history_entry e = {.time_ms = now_ms(), .allowed = d->allowed, .has_cert = ci != NULL};
-    snprintf(e.listener, sizeof(e.listener), "%s", sfm_listener_name(l));
-    snprintf(e.remote_addr, sizeof(e.remote_addr), "%s", remote_addr);
-    if (method)
-        snprintf(e.endpoint, sizeof(e.endpoint), "%s %s", method, path);
-    snprintf(e.reason, sizeof(e.reason), "%s", sfm_decision_code(d));
-    snprintf(e.status, sizeof(e.status), "%s", sfm_decision_status(d, SFM_LOGIN_OK));
-    if (ci) {
-        snprintf(e.cert_subject, sizeof(e.cert_subject), "%s", ci->subject);
-        snprintf(e.cert_issuer, sizeof(e.cert_issuer), "%s", ci->issuer);
-        memcpy(e.cert_fp, ci->sha256, sizeof(e.cert_fp));
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const struct route *r = &routes[i];
+        size_t n = strlen(r->path);
+        if (r->prefix ? strncmp(path, r->path, n) == 0 && path[n] : strcmp(path, r->path) == 0)
+            return r;
     }
-    sfm_history_add(app->history, &e);
+    return NULL;
 }
 
 void sfm_http_handshake_refused(const sfm_app *app, enum sfm_listener l, const char *remote_addr,
@@ -132,24 +139,14 @@ void sfm_http_handshake_refused(const sfm_app *app, enum sfm_listener l, const c
         d = (sfm_decision){.allowed = 0, .reason = SFM_REASON_NO_CLIENT_CERTIFICATE, .row = 8};
     else if (l1 == SFM_L1_OK)
         return; /* not a refusal of the client */
-    record(app, l, remote_addr, NULL, NULL, ci, &d);
-}
-
-/* The policy input every request starts from: its connection. */
-static sfm_policy_input policy_input(const sfm_request *req, enum sfm_request_kind kind)
-{
-    const sfm_cert_info *ci = req->peer->cert;
-    return (sfm_policy_input){
-        .listener = req->peer->listener,
-        .has_cert = ci != NULL,
-        .l1 = ci ? ci->reason : SFM_L1_OK,
-        .cert_uploaded = ci && sfm_certs_find_fp(req->snap->certs, ci->fp) != NULL,
-        .org_mutual_auth = req->snap->org->mutual_authentication,
-        .kind = kind,
-        .version_known = 1,
-        .session_valid = 1,
-        .login = SFM_LOGIN_OK,
+    sfm_auth_entry a = {
+        .listener = l,
+        .remote_addr = remote_addr,
+        .cert = ci,
+        .reason = sfm_decision_code(&d),
+        .status = sfm_decision_status(&d, SFM_LOGIN_OK),
     };
+    sfm_auth_record(app, &a);
 }
 
 void sfm_http_handle(const sfm_app *app, const sfm_request *req, sfm_response *resp)
@@ -161,46 +158,29 @@ void sfm_http_handle(const sfm_app *app, const sfm_request *req, sfm_response *r
         return;
     }
 
-    const struct route *route = NULL;
-    for (size_t i = 0; i < sizeof(public_routes) / sizeof(public_routes[0]); i++) {
-        if (strcmp(req->path, public_routes[i].path) == 0) {
-            route = &public_routes[i];
-            break;
-        }
-    }
-    sfm_policy_input in = policy_input(req, route ? SFM_KIND_PUBLIC : SFM_KIND_API);
+    /* What the connection alone decides: a certificate that failed layer 1
+     * (row 1), or a path nobody serves (row 2). */
+    const struct route *route = find_route(req->path);
+    sfm_policy_input in = sfm_auth_policy_input(req, route ? SFM_KIND_PUBLIC : SFM_KIND_API);
     in.version_known = route != NULL;
     sfm_decision d = sfm_policy_decide(&in);
-    record(app, req->peer->listener, req->peer->remote_addr, req->method, req->path, req->peer->cert, &d);
-    switch (d.reason) {
-    case SFM_REASON_ALLOWED: break;
-    case SFM_REASON_LAYER1: sfm_api_certificate_error(resp, sfm_l1_code(d.l1), sfm_l1_sentence(d.l1)); return;
-    case SFM_REASON_NOT_FOUND:
-        sfm_api_not_found(resp);
-        sfm_response_header(resp, "X-Sfmtls-Reason", "NOT_FOUND");
-        resp->denied = "NOT_FOUND";
-        return;
-    case SFM_REASON_INVALID_SESSION:
-    case SFM_REASON_INVALID_LOGIN:
-    case SFM_REASON_SECURITY_TOKEN_REQUIRED:
-    case SFM_REASON_API_DISABLED:
-    case SFM_REASON_STANDARD_PORT:
-    case SFM_REASON_NO_CLIENT_CERTIFICATE:
-    case SFM_REASON_CERTIFICATE_NOT_UPLOADED:
-    case SFM_REASON_API_ONLY_USER:
-    case SFM_REASON_INSUFFICIENT_ACCESS:
-        /* Not reachable without a user; fail closed all the same. */
-        sfm_api_rest_error(resp, 403, "INSUFFICIENT_ACCESS", "Access denied.");
-        resp->denied = sfm_decision_code(&d);
+    if (!d.allowed) {
+        sfm_auth_record_decision(app, req, NULL, &d, SFM_LOGIN_OK, resp);
+        if (d.reason == SFM_REASON_LAYER1) {
+            sfm_api_certificate_error(resp, sfm_l1_code(d.l1), sfm_l1_sentence(d.l1));
+        } else {
+            sfm_api_not_found(resp);
+            sfm_response_header(resp, "X-Sfmtls-Reason", "NOT_FOUND");
+            resp->denied = "NOT_FOUND";
+        }
         return;
     }
-    if (req->body_too_large) {
+    if (req->body_too_large)
         sfm_api_rest_error(resp, 413, "REQUEST_TOO_LARGE", "The request body is larger than 2 MiB.");
-        return;
-    }
-    if (!is_get(req)) {
-        method_not_allowed(req, resp);
-        return;
-    }
-    route->fn(app, req, resp);
+    else
+        route->fn(app, req, resp);
+    /* A handler that met no user (a malformed request, a public page) leaves
+     * the entry to us: every request is one entry. */
+    if (!resp->recorded)
+        sfm_auth_record_decision(app, req, NULL, &d, SFM_LOGIN_OK, resp);
 }

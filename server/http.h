@@ -9,8 +9,12 @@
 
 #include <stddef.h>
 
+#include <stdatomic.h>
+
 #include "history.h"
 #include "peer.h"
+#include "records.h"
+#include "sessions.h"
 #include "state.h"
 
 /** Request bodies above this are refused with 413 (SPEC section 6). */
@@ -45,11 +49,19 @@ typedef struct sfm_response {
     size_t body_len;
     struct {
         char name[48];
-        char value[160];
+        char value[2048]; /* a Location with an OAuth state, a Set-Cookie */
     } headers[SFM_RESPONSE_MAX_HEADERS];
     size_t n_headers;
     const char *denied; /* static reason code when the request was refused, else NULL */
+    int recorded;       /* the handler put its decision in the login history (api/auth.c) */
 } sfm_response;
+
+/** The daily API request counter of limits' DailyApiRequests (SPEC section 5). */
+typedef struct sfm_api_usage {
+    atomic_long day;  /* days since the epoch (UTC) the count is for */
+    atomic_long used; /* API calls that day */
+    long max;
+} sfm_api_usage;
 
 /** What the handlers share: set up before the workers start, then only read. */
 typedef struct sfm_app {
@@ -57,6 +69,14 @@ typedef struct sfm_app {
     sfm_history *history;          /* the login history */
     const char *admin_token;       /* what /__admin/ callers must send as "Authorization: Bearer" */
     int mutual_auth_failed_status; /* 401 or 403 */
+    sfm_sessions *sessions;        /* access and refresh tokens, authorization codes */
+    sfm_records *records;          /* the sObject records, changed through the API */
+    sfm_api_usage *usage;          /* the daily API counter */
+    int session_timeout;           /* seconds: --session-timeout */
+    /* "https://<public-host>[:port]" of the standard listener (instance_url,
+     * serverUrl, identity URLs) and of the mTLS listener; no port for 443. */
+    char instance_url[192];
+    char mtls_url[192];
 } sfm_app;
 
 /** Answers one request; always fills `resp` (a 500 when out of memory). */

@@ -351,6 +351,7 @@ struct server {
     const sfm_config *cfg;
     const struct files *files;
     sfm_state *state;
+    sfm_records *records;
     sfm_tls_shared **tls;
     sfm_worker **workers;
     int n_workers;
@@ -407,6 +408,9 @@ static void reload(struct server *srv)
         goto out;
     }
     trust.anchors = NULL; /* the state's now */
+    /* Records changed through the API go back to the (new) fixture's. */
+    if (sfm_records_reset(srv->records, org) < 0)
+        sfm_log(SFM_LOG_ERROR, "reload", "out of memory: the records keep the API's changes");
     for (int i = 0; i < srv->n_workers; i++)
         sfm_worker_set_tls(srv->workers[i], tls);
     sfm_tls_shared_unref(*srv->tls);
@@ -420,6 +424,16 @@ out:
     sfm_tls_shared_unref(tls);
     trust_files_cleanup(&trust);
     sfm_org_unref(org);
+}
+
+/* "https://host[:port]": port 443 is left out, an IPv6 literal bracketed (SPEC section 4). */
+static void public_url(char *out, size_t len, const char *host, int port)
+{
+    const char *lb = strchr(host, ':') ? "[" : "", *rb = *lb ? "]" : "";
+    if (port == 443)
+        snprintf(out, len, "https://%s%s%s", lb, host, rb);
+    else
+        snprintf(out, len, "https://%s%s%s:%d", lb, host, rb, port);
 }
 
 static int parse_numeric_host(const char *addr, int port, struct sockaddr_storage *ss, socklen_t *len)
@@ -625,6 +639,10 @@ int main(int argc, char **argv)
     sfm_store *store = NULL;
     sfm_history *history = NULL;
     sfm_state *state = NULL;
+    sfm_sessions *sessions = NULL;
+    sfm_records *records = NULL;
+    /* DailyApiRequests' maximum: a Developer Edition org's 15,000 [emu]. */
+    sfm_api_usage usage = {.max = 15000};
     char *token = NULL;
 
     if (cfg.fixtures_is_default && !file_exists(cfg.fixtures) && file_exists(SFMTLS_DEFAULT_FIXTURES)) {
@@ -713,6 +731,11 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    if (sfm_sessions_new(&sessions, org->id, cfg.session_timeout) < 0 || sfm_records_new(&records, org) < 0) {
+        fprintf(stderr, "sfmtls-server: out of memory\n");
+        goto out;
+    }
+
     n_workers = cfg.workers > MAX_WORKERS ? MAX_WORKERS : cfg.workers;
     if (open_listeners(&cfg, n_workers, &ls) < 0)
         goto out;
@@ -722,7 +745,14 @@ int main(int argc, char **argv)
         .history = history,
         .admin_token = token,
         .mutual_auth_failed_status = cfg.mutual_auth_failed_status,
+        .sessions = sessions,
+        .records = records,
+        .usage = &usage,
+        .session_timeout = cfg.session_timeout,
     };
+    public_url(app.instance_url, sizeof(app.instance_url), cfg.public_host,
+               cfg.public_port ? cfg.public_port : ls.ports[SFM_LISTENER_STANDARD]);
+    public_url(app.mtls_url, sizeof(app.mtls_url), cfg.public_host, ls.ports[SFM_LISTENER_MTLS]);
     for (int wi = 0; wi < n_workers; wi++) {
         sfm_worker_opts o = {
             .id = wi,
@@ -763,7 +793,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     sfm_log(SFM_LOG_INFO, "ready", "%d worker(s), org %s (%s), state %s", n_workers, org->name, org->id,
             cfg.state_dir);
-    struct server srv = {&cfg, &files, state, &tls, workers, n_workers};
+    struct server srv = {&cfg, &files, state, records, &tls, workers, n_workers};
     wait_for_stop(&sigs, &srv);
     status = 0;
 
@@ -776,6 +806,8 @@ stop_workers:
 
 out:
     sfm_history_free(history); /* writes what is queued */
+    sfm_records_free(records);
+    sfm_sessions_free(sessions);
     sfm_state_free(state);
     sfm_store_close(store);
     if (token)

@@ -24,8 +24,8 @@ sfm_decision sfm_policy_decide(const sfm_policy_input *in)
     /* 3: a session that is unknown, revoked or expired. */
     if (uses_session && !in->session_valid)
         return deny(3, SFM_REASON_INVALID_SESSION);
-    /* 4 and 5: credentials. */
-    if (login) {
+    /* 4 and 5: credentials (an OAuth or SOAP login, or the UI's login form). */
+    if (login || in->kind == SFM_KIND_UI) {
         switch (in->login) {
         case SFM_LOGIN_OK: break;
         case SFM_LOGIN_UNKNOWN_USER:

@@ -53,7 +53,7 @@ typedef struct sfm_policy_input {
     enum sfm_request_kind kind;
     int version_known; /* API and login paths: the version in the path is served (or none is named) */
     int session_valid; /* SFM_KIND_API and SFM_KIND_UI with a session: it is known and unexpired */
-    enum sfm_login_check login; /* SFM_KIND_LOGIN (and a UI login form) */
+    enum sfm_login_check login; /* SFM_KIND_LOGIN, and SFM_KIND_UI for the login form; else SFM_LOGIN_OK */
     unsigned perms;             /* the user's effective SFM_PERM_* bits */
     int needs_view_setup;       /* the resource needs "View Setup and Configuration" (limits) */
 } sfm_policy_input;

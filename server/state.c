@@ -986,3 +986,20 @@ int sfm_state_reload(sfm_state *st, sfm_org *org, sfm_pki_trust *trust, char err
     sfm_certs_unref(old_preloads);
     return 0;
 }
+
+int sfm_state_roots(sfm_state *st, sfm_pki_facts **out, size_t *n)
+{
+    pthread_mutex_lock(&st->lock);
+    size_t count = sfm_pki_trust_count(st->trust);
+    sfm_pki_facts *facts = count ? malloc(count * sizeof(*facts)) : NULL;
+    if (count && !facts) {
+        pthread_mutex_unlock(&st->lock);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < count; i++)
+        facts[i] = *sfm_pki_trust_facts_at(st->trust, i);
+    pthread_mutex_unlock(&st->lock);
+    *out = facts;
+    *n = count;
+    return 0;
+}

@@ -68,6 +68,13 @@ sfm_snapshot *sfm_state_acquire(sfm_state *st);
  */
 const sfm_snapshot *sfm_state_refresh(sfm_state *st, sfm_snapshot **held);
 
+/**
+ * The facts of the trust store's anchors (the roots /cacerts.jsp lists), a
+ * copy taken under the state's lock: *n entries in a malloc'd array (NULL and
+ * 0 when there are none). 0 or -ENOMEM.
+ */
+SFM_NODISCARD int sfm_state_roots(sfm_state *st, sfm_pki_facts **out, size_t *n);
+
 /** The answer to an admin change: 0 and an entity, or an HTTP status with a Salesforce-shaped error. */
 typedef struct sfm_state_error {
     int status;       /* 400, 404, 409, 413, 500 */

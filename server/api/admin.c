@@ -419,6 +419,16 @@ static void reset(const sfm_app *app, sfm_response *resp)
         admin_error(resp, 500, "UNKNOWN_EXCEPTION", "The login history could not be cleared.");
         return;
     }
+    /* The API's runtime changes go too: records, sessions, today's API count. */
+    sfm_snapshot *snap = sfm_state_acquire(app->state);
+    int rc = sfm_records_reset(app->records, snap->org);
+    sfm_snapshot_unref(snap);
+    if (rc < 0) {
+        admin_error(resp, 500, "UNKNOWN_EXCEPTION", "The records could not be reset.");
+        return;
+    }
+    sfm_sessions_clear(app->sessions);
+    atomic_store(&app->usage->used, 0);
     sfm_response_set(resp, 204, "application/json;charset=UTF-8", "", 0);
 }
 

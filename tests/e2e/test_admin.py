@@ -34,6 +34,7 @@ FIXTURE_USERS = [
     ("mtls@acme.test", "Integration", ["Enforce_mTLS"], ["ApiEnabled", "ApiUserOnly", "EnforceMutualAuthentication"]),
     ("api@acme.test", "Integration", [], ["ApiEnabled", "ApiUserOnly"]),
     ("user@acme.test", "Standard User", [], ["ApiEnabled"]),
+    ("noapi@acme.test", "Read Only", [], ["ViewSetup"]),
 ]
 
 

@@ -279,7 +279,7 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
         org["users"].append({"username": "bad@acme.test", "password": "x", "profile": "No Such Profile"})
         self.write_fixture(org)
         logged = self.sighup("reload_failed")
-        self.assertRegex(logged, re.escape(self.fx) + r": \$\.users\[4\]\.profile \(line \d+\): unknown profile")
+        self.assertRegex(logged, re.escape(self.fx) + r": \$\.users\[5\]\.profile \(line \d+\): unknown profile")
         self.assert_unchanged(users)
 
         # Fixed: now everything applies at once.
@@ -326,7 +326,7 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
                              "permissionSets": ["Enforce_mTLS"]})
         org["users"] = [u for u in org["users"] if u["username"] != "user@acme.test"]
         self.write_fixture(org)
-        self.assertIn("(4 users", self.sighup())
+        self.assertIn("(5 users", self.sighup())
         status, _, user = self.user("new@acme.test")
         self.assertEqual(status, 200, user)
         self.assertRegex(user.pop("id"), r"^005[0-9A-Za-z]{15}$")
@@ -338,7 +338,8 @@ class ReloadTests(ReloadMixin, PkiServerTestCase):
         status, _, users = admin(self.server, "GET", "/__admin/users")
         self.assertEqual(status, 200, users)
         self.assertEqual([u["username"] for u in users],
-                         ["admin@acme.test", "mtls@acme.test", "api@acme.test", "new@acme.test"])
+                         ["admin@acme.test", "mtls@acme.test", "api@acme.test", "noapi@acme.test",
+                          "new@acme.test"])
 
     def test_runtime_changes_survive_reload(self):
         uploaded = self.server.issue("uploaded-before-reload")

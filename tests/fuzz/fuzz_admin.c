@@ -70,6 +70,9 @@ static struct {
     sfm_history *history;
     sfm_state *state;
     sfm_peer *peer;
+    sfm_sessions *sessions;
+    sfm_records *records;
+    sfm_api_usage usage;
     sfm_app app;
     sfm_snapshot *held;        /* the worker's reference, refreshed per request */
     uint64_t clean_generation; /* the snapshot generation right after the last reset */
@@ -80,6 +83,8 @@ static void teardown(void)
 {
     sfm_snapshot_unref(g.held);
     sfm_peer_unref(g.peer);
+    sfm_records_free(g.records);
+    sfm_sessions_free(g.sessions);
     sfm_history_free(g.history);
     sfm_state_free(g.state);
     sfm_store_close(g.store);
@@ -103,6 +108,8 @@ static void setup(void)
         sfm_fuzz_die("trust anchors", pki_err);
     if (sfm_store_open(&g.store, NULL, store_err) != 0)
         sfm_fuzz_die("sfm_store_open", store_err);
+    if (sfm_sessions_new(&g.sessions, org->id, 7200) != 0 || sfm_records_new(&g.records, org) != 0)
+        sfm_fuzz_die("sessions and records", NULL);
     int rc = sfm_state_new(&g.state, org, trust, g.store, g.dir, err);
     sfm_org_unref(org);
     if (rc != 0)
@@ -112,8 +119,15 @@ static void setup(void)
     g.peer = sfm_peer_new(SFM_LISTENER_MTLS, "127.0.0.1", "TLSv1.3", "TLS_AES_128_GCM_SHA256", 0, NULL);
     if (!g.peer)
         sfm_fuzz_die("sfm_peer_new", NULL);
-    g.app = (sfm_app){
-        .state = g.state, .history = g.history, .admin_token = ADMIN_TOKEN, .mutual_auth_failed_status = 403};
+    g.usage.max = 15000;
+    g.app = (sfm_app){.state = g.state,
+                      .history = g.history,
+                      .admin_token = ADMIN_TOKEN,
+                      .mutual_auth_failed_status = 403,
+                      .sessions = g.sessions,
+                      .records = g.records,
+                      .usage = &g.usage,
+                      .session_timeout = 7200};
 
     const sfm_snapshot *s = sfm_state_refresh(g.state, &g.held);
     const sfm_cert_entry **list = NULL;

@@ -162,7 +162,7 @@ static void test_org_loads_the_bundled_default(void **state)
     assert_string_equal(org->versions[36].label, "Summer '26");
     assert_int_equal(org->n_warnings, 0);
 
-    assert_int_equal(org->n_profiles, 3);
+    assert_int_equal(org->n_profiles, 4);
     long admin_profile = sfm_org_find_profile(org, "System Administrator");
     long integration = sfm_org_find_profile(org, "Integration");
     assert_true(admin_profile >= 0 && integration >= 0 && sfm_org_find_profile(org, "Standard User") >= 0);
@@ -178,7 +178,7 @@ static void test_org_loads_the_bundled_default(void **state)
     assert_string_equal(org->permsets[0].label, "Enforce SSL/TLS Mutual Authentication");
     assert_true(sfm_sfid_valid(org->permsets[0].id, "0PS"));
 
-    assert_int_equal(org->n_users, 4);
+    assert_int_equal(org->n_users, 5);
     for (size_t i = 0; i < org->n_users; i++) {
         assert_int_equal(strlen(org->users[i].id), SFM_SFID_LEN);
         assert_true(sfm_sfid_valid(org->users[i].id, "005"));
@@ -211,7 +211,14 @@ static void test_org_loads_the_bundled_default(void **state)
     assert_int_equal(org->users[api].n_permsets, 0);
     assert_false(org->profiles[org->users[api].profile].bits & SFM_PERM_ENFORCE_MUTUAL_AUTHENTICATION);
     assert_true(sfm_org_find_user(org, "user@acme.test") >= 0);
+    long noapi = sfm_org_find_user(org, "noapi@acme.test");
+    assert_true(noapi >= 0);
+    assert_int_equal(org->profiles[org->users[noapi].profile].bits, SFM_PERM_VIEW_SETUP); /* no ApiEnabled */
     assert_int_equal(sfm_org_find_user(org, "nobody@acme.test"), -1);
+
+    /* The Partner app signs JWTs with the bundled RSA certificate. */
+    assert_non_null(org->apps[0].certificate_pem);
+    assert_non_null(strstr(org->apps[0].certificate_pem, "-----BEGIN CERTIFICATE-----"));
 
     assert_int_equal(org->n_apps, 1);
     assert_string_equal(org->apps[0].name, "Partner");
@@ -219,7 +226,7 @@ static void test_org_loads_the_bundled_default(void **state)
     assert_string_equal(org->apps[0].consumer_secret, "cs-partner");
     assert_string_equal(org->apps[0].run_as, "mtls@acme.test");
     assert_string_equal(org->apps[0].callback_url, "http://localhost:1717/callback");
-    assert_null(org->apps[0].certificate_file);
+    assert_non_null(strstr(org->apps[0].certificate_file, "/fixtures/certs/partner-jwt.crt"));
 
     assert_int_equal(org->n_certs, 1);
     assert_string_equal(org->certs[0].label, "demo");

@@ -183,6 +183,18 @@ static void fixture_copy(const tenv *t, const char *name, fixture_edit edit, voi
     if (!root)
         fail_msg("%s: %s", T_FIXTURE, jerr.text);
     edit(root, arg);
+    /* Paths in a fixture are relative to it: the copy names the originals. */
+    size_t i;
+    json_t *app;
+    json_array_foreach(json_object_get(root, "connectedApps"), i, app)
+    {
+        const char *cert = json_string_value(json_object_get(app, "certificate"));
+        if (cert && cert[0] != '/') {
+            char abs[T_PATH_MAX];
+            snprintf(abs, sizeof(abs), "%s/fixtures/%s", SFMTLS_SOURCE_DIR, cert);
+            json_object_set_new(app, "certificate", json_string(abs));
+        }
+    }
     snprintf(out, T_PATH_MAX, "%.400s/%s", t->dir, name);
     assert_int_equal(json_dump_file(root, out, JSON_INDENT(2)), 0);
     json_decref(root);
@@ -351,7 +363,7 @@ static void test_state_first_snapshot_has_fixture_users_and_demo_preload(void **
     sfm_snapshot *s = sfm_state_acquire(t->st);
     assert_non_null(s);
     assert_true(s->generation >= 1);
-    assert_int_equal(s->org->n_users, 4);
+    assert_int_equal(s->org->n_users, 5);
 
     /* Effective permissions: the profile's and the permission sets'. */
     const sfm_user_view *mtls = view_of(s, "mtls@acme.test");
