@@ -12,7 +12,7 @@
 
 #define N_SHARDS       64
 #define N_RNGS         8
-#define SHARD_MAX      16384 /* tokens per shard: about a million in all */
+#define SHARD_MAX      2048 /* tokens per shard: 131,072 in all (about 120 MB) */
 #define CODE_LIFE_MS   (15 * 60 * 1000)
 #define RANDOM_CHARS   86 /* 86 x 6 bits: 516 bits of randomness */
 #define RANDOM_BYTES   65

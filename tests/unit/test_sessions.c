@@ -159,6 +159,29 @@ static void test_many_tokens_grow_and_stay_findable(void **state)
     sfm_sessions_free(s);
 }
 
+static void test_table_is_bounded_and_drops_the_least_recently_used(void **state)
+{
+    (void)state;
+    sfm_sessions *s = NULL;
+    assert_int_equal(sfm_sessions_new(&s, ORG, 7200), 0);
+    sfm_session u = user("005000000000001AAA", "a@b.c"), out;
+    char first[SFM_TOKEN_MAX], kept[SFM_TOKEN_MAX], t[SFM_TOKEN_MAX];
+    assert_int_equal(sfm_sessions_issue(s, SFM_TOKEN_ACCESS, &u, NULL, T0, first), 0);
+    assert_int_equal(sfm_sessions_issue(s, SFM_TOKEN_ACCESS, &u, NULL, T0, kept), 0);
+    /* A client stuck in a login loop: 150,000 logins, one a millisecond,
+     * while another keeps using its session. */
+    for (int i = 1; i <= 150000; i++) {
+        assert_int_equal(sfm_sessions_issue(s, SFM_TOKEN_ACCESS, &u, NULL, T0 + i, t), 0);
+        if (i % 1000 == 0)
+            assert_int_equal(sfm_sessions_use(s, SFM_TOKEN_ACCESS, kept, T0 + i, &out), 0);
+    }
+    assert_true(sfm_sessions_count(s) <= 131072);
+    assert_int_equal(sfm_sessions_use(s, SFM_TOKEN_ACCESS, first, T0 + 150001, &out), -ENOENT);
+    assert_int_equal(sfm_sessions_use(s, SFM_TOKEN_ACCESS, kept, T0 + 150001, &out), 0);
+    assert_int_equal(sfm_sessions_use(s, SFM_TOKEN_ACCESS, t, T0 + 150001, &out), 0);
+    sfm_sessions_free(s);
+}
+
 struct worker {
     sfm_sessions *s;
     int failures;
@@ -205,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_code_is_good_once_for_15_minutes),
         cmocka_unit_test(test_revocation),
         cmocka_unit_test(test_many_tokens_grow_and_stay_findable),
+        cmocka_unit_test(test_table_is_bounded_and_drops_the_least_recently_used),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
