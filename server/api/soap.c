@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../utf8.h"
+
 #define NS_ENV     "http://schemas.xmlsoap.org/soap/envelope/"
 #define NS_PARTNER "urn:partner.soap.sforce.com"
 #define NS_XSI     "http://www.w3.org/2001/XMLSchema-instance"
@@ -373,6 +375,18 @@ static void parse_stop(soap_parse *p, enum soap_problem problem)
     XML_StopParser(p->xp, XML_FALSE);
 }
 
+/* Drops a character that snprintf cut in two at the end of `s` (expat's text is UTF-8, and a
+ * fault that echoes half a character is not well-formed XML). */
+static void trim_cut_char(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i > 0 && (unsigned char)s[i - 1] >= 0xC0 &&
+        sfm_utf8_seq((const unsigned char *)s + i - 1, n - i + 1) == 0)
+        s[i - 1] = '\0';
+}
+
 /* Splits an expat name into its namespace (ns_len bytes; 0: none) and local name. */
 static const char *split_name(const char *name, size_t *ns_len)
 {
@@ -423,6 +437,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
         if (!ns_is(name, ns_len, NS_ENV) || strcmp(local, "Envelope") != 0) {
             snprintf(p->message, sizeof(p->message), "Element {%.*s}%s invalid at this location", (int)ns_len,
                      name, local);
+            trim_cut_char(p->message);
             parse_stop(p, SOAP_NOT_ENVELOPE);
         }
         return;
@@ -445,6 +460,8 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
             p->in_op = 1;
             snprintf(p->op_ns, sizeof(p->op_ns), "%.*s", (int)ns_len, name);
             snprintf(p->op_name, sizeof(p->op_name), "%s", local);
+            trim_cut_char(p->op_ns);
+            trim_cut_char(p->op_name);
         }
         return;
     case 4:
