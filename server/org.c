@@ -1383,3 +1383,12 @@ long sfm_org_find_permset(const sfm_org *org, const char *name)
 {
     return org ? find_holder(org->permsets, org->n_permsets, name) : -1;
 }
+
+const sfm_connected_app *sfm_org_find_app(const sfm_org *org, const char *consumer_key)
+{
+    for (size_t i = 0; consumer_key && i < org->n_apps; i++) {
+        if (strcmp(org->apps[i].consumer_key, consumer_key) == 0)
+            return &org->apps[i];
+    }
+    return NULL;
+}

@@ -120,6 +120,8 @@ long sfm_org_find_user(const sfm_org *org, const char *username);
 /** Index of a profile / permission set by name (exact), or -1. */
 long sfm_org_find_profile(const sfm_org *org, const char *name);
 long sfm_org_find_permset(const sfm_org *org, const char *name);
+/** The connected app whose consumer key is `consumer_key` (exact), or NULL (also for NULL). */
+const sfm_connected_app *sfm_org_find_app(const sfm_org *org, const char *consumer_key);
 
 /** The release name of an API version ("31.0" -> "Summer '14"); 0 or -EINVAL. */
 SFM_NODISCARD int sfm_org_version_label(const char *version, char *out, size_t len);

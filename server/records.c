@@ -611,13 +611,9 @@ int sfm_records_query(sfm_records *r, const sfm_soql *q, const char *version, js
     pthread_rwlock_rdlock(&r->lock);
     const struct rtype *t = find_type(&r->s, type);
     if (!t) {
-        /* Salesforce's words [obs: vlocity_build #364, gravityplus #156]; the REST layer adds the framing. */
-        set_error(
-            e, 400, "INVALID_TYPE",
-            "sObject type '%s' is not supported. If you are attempting to use a custom object, be sure to "
-            "append the '__c' after the entity name. Please reference your WSDL or the describe call for "
-            "the appropriate names.",
-            type);
+        /* Salesforce's words, framed like MALFORMED_QUERY with a caret under
+         * the type [obs: vlocity_build #364, gravityplus #156]. */
+        sfm_soql_invalid_type(q, e);
         rc = -ESRCH;
         goto out;
     }

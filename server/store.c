@@ -579,7 +579,7 @@ static int collect_rows(sfm_store *st, enum stmt_id id, const char *what, size_t
         if (step == SQLITE_DONE)
             break;
         if (step != SQLITE_ROW) {
-            rc = store_fail(st, step, what);
+            rc = store_fail(st, step, "%s", what);
             break;
         }
         if (*n == cap) {

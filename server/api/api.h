@@ -101,6 +101,13 @@ int sfm_auth_call(const sfm_app *app, const sfm_request *req, enum sfm_request_k
                   enum sfm_shape shape, const char *token, int flags, sfm_caller *caller, sfm_response *resp);
 
 /**
+ * The snapshot's index of the user a token was issued to: the same username
+ * and id (a reload may have removed or replaced the user), active or not;
+ * -1 when that user is gone.
+ */
+long sfm_auth_session_user(const sfm_snapshot *snap, const sfm_session *s);
+
+/**
  * Compares a login's credentials with the snapshot. `password` is the
  * password with the user's security token appended when the user has one
  * [SF]; `ui` logins take the password alone. *user is the user's index, or

@@ -302,11 +302,10 @@ static void render_denial(const sfm_app *app, enum sfm_shape shape, const sfm_de
     resp->denied = code;
 }
 
-/* The snapshot's index of a session's user: known, same id, active; else -1. */
-static long session_user(const sfm_snapshot *snap, const sfm_session *s)
+long sfm_auth_session_user(const sfm_snapshot *snap, const sfm_session *s)
 {
     long u = sfm_org_find_user(snap->org, s->username);
-    if (u < 0 || strcmp(snap->org->users[u].id, s->user_id) != 0 || !snap->users[u].active)
+    if (u < 0 || strcmp(snap->org->users[u].id, s->user_id) != 0)
         return -1;
     return u;
 }
@@ -326,7 +325,10 @@ int sfm_auth_call(const sfm_app *app, const sfm_request *req, enum sfm_request_k
      * 2), so it neither needs nor refreshes one. */
     if (in.version_known && token && *token &&
         sfm_sessions_use(app->sessions, SFM_TOKEN_ACCESS, token, sfm_auth_now_ms(), &caller->session) == 0)
-        caller->user = session_user(snap, &caller->session);
+        caller->user = sfm_auth_session_user(snap, &caller->session);
+    /* A deactivated user's sessions end with the deactivation. */
+    if (caller->user >= 0 && !snap->users[caller->user].active)
+        caller->user = -1;
     if (caller->user >= 0) {
         in.session_valid = 1;
         in.perms = snap->users[caller->user].perms;

@@ -187,24 +187,6 @@ static int secret_equal(const char *a, const char *b)
     return diff == 0;
 }
 
-static const sfm_connected_app *find_app(const sfm_org *org, const char *consumer_key)
-{
-    for (size_t i = 0; i < org->n_apps; i++) {
-        if (strcmp(org->apps[i].consumer_key, consumer_key) == 0)
-            return &org->apps[i];
-    }
-    return NULL;
-}
-
-/* The snapshot's index of the user a refresh token or a code was issued to, or -1 when that user is gone. */
-static long session_user(const sfm_snapshot *snap, const sfm_session *s)
-{
-    long u = sfm_org_find_user(snap->org, s->username);
-    if (u < 0 || strcmp(snap->org->users[u].id, s->user_id) != 0)
-        return -1;
-    return u;
-}
-
 /* The login check of a user who needs no password (client credentials, JWT, codes, refresh tokens). */
 static enum sfm_login_check no_password_check(const sfm_snapshot *snap, long user)
 {
@@ -357,7 +339,7 @@ static const char *first_missing(const params *p, const char *const *names, size
 static const sfm_connected_app *client(const token_ctx *c, const char *username, const char *secret)
 {
     const char *client_id = value(c->p, "client_id");
-    const sfm_connected_app *capp = find_app(c->req->snap->org, client_id);
+    const sfm_connected_app *capp = sfm_org_find_app(c->req->snap->org, client_id);
     if (!capp) {
         refuse(c->app, c->req, who(username), R_INVALID_CLIENT_ID, "Failed: Invalid client identifier",
                "invalid_client_id", "client identifier invalid", c->resp);
@@ -555,7 +537,7 @@ static void grant_jwt(const token_ctx *c)
         goto invalid;
     }
     const char *iss = claim_string(claims, "iss");
-    const sfm_connected_app *capp = iss ? find_app(org, iss) : NULL;
+    const sfm_connected_app *capp = sfm_org_find_app(org, iss);
     if (!capp) {
         status = "Failed: Issuer Mismatched";
         goto invalid;
@@ -633,7 +615,7 @@ static void grant_code(const token_ctx *c)
         return;
     }
     const sfm_snapshot *snap = c->req->snap;
-    long user = session_user(snap, &s);
+    long user = sfm_auth_session_user(snap, &s);
     if (user < 0) {
         refuse_grant(c, s.username);
         return;
@@ -663,7 +645,7 @@ static void grant_refresh(const token_ctx *c)
         return;
     }
     const sfm_snapshot *snap = c->req->snap;
-    long user = session_user(snap, &s);
+    long user = sfm_auth_session_user(snap, &s);
     if (user < 0) {
         refuse_grant(c, s.username);
         return;
@@ -788,7 +770,7 @@ static const char *url_version(const sfm_request *req)
     for (size_t i = 0; i < req->n_query; i++) {
         if (strcmp(req->query[i].name, "version") != 0)
             continue;
-        const char *v = req->query[i].value;
+        const char *v = req->query[i].value ? req->query[i].value : ""; /* a bare "?version" */
         if (strcmp(v, "latest") == 0 && org->n_versions > 0) {
             const char *newest = org->versions[0].version;
             for (size_t k = 1; k < org->n_versions; k++) {
@@ -887,8 +869,8 @@ static const char *identity_token(const sfm_request *req, char buf[SFM_TOKEN_MAX
         return t;
     for (size_t i = 0; i < req->n_query; i++) {
         if (strcmp(req->query[i].name, "oauth_token") == 0) {
-            snprintf(buf, SFM_TOKEN_MAX, "%s",
-                     strlen(req->query[i].value) < SFM_TOKEN_MAX ? req->query[i].value : "");
+            const char *v = req->query[i].value ? req->query[i].value : ""; /* a bare "?oauth_token" */
+            snprintf(buf, SFM_TOKEN_MAX, "%s", strlen(v) < SFM_TOKEN_MAX ? v : "");
             return buf;
         }
     }

@@ -26,8 +26,6 @@
 #define REST_MAX_SEGMENTS 3
 /** Bytes of one path segment (a type name or an id); longer names no type. */
 #define REST_SEGMENT_MAX 256
-/** Bytes of the query line echoed in INVALID_TYPE's framing (soql.c's window). */
-#define REST_ECHO_MAX 240
 
 void sfm_api_rest_error(sfm_response *resp, int status, const char *error_code, const char *message)
 {
@@ -846,90 +844,6 @@ static void delete_record(const sfm_app *app, const rest_path *p, const char *ty
         no_content(resp);
 }
 
-/*
- * Salesforce frames INVALID_TYPE as it frames MALFORMED_QUERY: the query's
- * line, a caret under the type in FROM, "ERROR at Row:R:Column:C", then the
- * message [obs: vlocity_build #364]. Finds the type after the first FROM
- * outside quotes; without one the message stays as it is.
- */
-static void frame_invalid_type(const char *text, const char *type, sfm_data_error *e)
-{
-    size_t len = strlen(text), tl = strlen(type), off = len;
-    char quote = 0;
-    for (size_t i = 0; i + 4 <= len; i++) {
-        char c = text[i];
-        if (quote) {
-            if (c == '\\' && i + 1 < len)
-                i++;
-            else if (c == quote)
-                quote = 0;
-            continue;
-        }
-        if (c == '\'' || c == '"') {
-            quote = c;
-            continue;
-        }
-        int word_start = i == 0 || is_space(text[i - 1]);
-        if (!word_start || strncasecmp(text + i, "from", 4) != 0 || !is_space(text[i + 4]))
-            continue;
-        size_t k = i + 4;
-        while (k < len && is_space(text[k]))
-            k++;
-        if (k + tl <= len && memcmp(text + k, type, tl) == 0)
-            off = k;
-        break;
-    }
-    if (off == len)
-        return;
-    size_t row = 1, ls = 0;
-    for (size_t i = 0; i < off; i++) {
-        if (text[i] == '\n') {
-            row++;
-            ls = i + 1;
-        }
-    }
-    size_t le = ls;
-    while (le < len && text[le] != '\n')
-        le++;
-    if (le > ls && text[le - 1] == '\r')
-        le--;
-    /* Columns count characters; a long line is shown as a window that holds the type. */
-    size_t ws = ls, we = le;
-    if (we - ws > REST_ECHO_MAX) {
-        if (off > ls + REST_ECHO_MAX / 2) {
-            ws = off - REST_ECHO_MAX / 2;
-            while (ws < off && ((unsigned char)text[ws] & 0xC0) == 0x80)
-                ws++;
-        }
-        if (we - ws > REST_ECHO_MAX) {
-            we = ws + REST_ECHO_MAX;
-            while (we > off && ((unsigned char)text[we] & 0xC0) == 0x80)
-                we--;
-        }
-    }
-    long col = sfm_utf8_count(text + ls, off - ls), spaces = sfm_utf8_count(text + ws, off - ws);
-    if (col < 0 || spaces < 0) {
-        col = (long)(off - ls); /* not UTF-8: count bytes */
-        spaces = (long)(off - ws);
-    }
-    char caret[REST_ECHO_MAX + 2];
-    memset(caret, ' ', (size_t)spaces);
-    caret[spaces] = '^';
-    caret[spaces + 1] = '\0';
-    /* Room for the whole frame and message; cut to the error's size at a character boundary. */
-    char framed[sizeof(e->message) + 2 * REST_ECHO_MAX + 64];
-    int n = snprintf(framed, sizeof(framed), "\n%.*s\n%s\nERROR at Row:%zu:Column:%ld\n%s", (int)(we - ws),
-                     text + ws, caret, row, col + 1, e->message);
-    size_t keep = n < 0 ? 0 : (size_t)n;
-    if (keep >= sizeof(e->message)) {
-        keep = sizeof(e->message) - 1;
-        while (keep > 0 && ((unsigned char)framed[keep] & 0xC0) == 0x80)
-            keep--;
-    }
-    memcpy(e->message, framed, keep);
-    e->message[keep] = '\0';
-}
-
 /* GET /query?q= and /queryAll?q= [SF]: the query over the current records (queryAll: the same, as
  * nothing is ever in a recycle bin here [emu]). */
 static void query(const sfm_app *app, const sfm_request *req, const rest_path *p, sfm_response *resp)
@@ -948,8 +862,6 @@ static void query(const sfm_app *app, const sfm_request *req, const rest_path *p
         return;
     }
     if (sfm_records_query(app->records, sq, p->version, &out, &e) < 0) {
-        if (e.code && strcmp(e.code, "INVALID_TYPE") == 0)
-            frame_invalid_type(q, sfm_soql_type(sq), &e);
         data_error(resp, &e);
     } else {
         sfm_response_json(resp, 200, out);

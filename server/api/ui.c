@@ -609,15 +609,6 @@ void sfm_api_ui_frontdoor(const sfm_app *app, const sfm_request *req, sfm_respon
 
 /* ------------------------------------------------------------ OAuth authorize */
 
-static const sfm_connected_app *find_app(const sfm_org *org, const char *client_id)
-{
-    for (size_t i = 0; client_id && i < org->n_apps; i++) {
-        if (strcmp(org->apps[i].consumer_key, client_id) == 0)
-            return &org->apps[i];
-    }
-    return NULL;
-}
-
 /* The authorize request's parameters: the form's for a POST (falling back to the query), else the query's. */
 typedef struct authz_params {
     const char *response_type, *client_id, *redirect_uri, *state;
@@ -653,15 +644,17 @@ static void redirect_callback(sfm_response *resp, const char *redirect_uri, cons
 static const sfm_connected_app *authz_check(const sfm_app *app, const sfm_request *req,
                                             const authz_params *ap, sfm_response *resp)
 {
-    const sfm_connected_app *ca = find_app(req->snap->org, ap->client_id);
+    const sfm_connected_app *ca = sfm_org_find_app(req->snap->org, ap->client_id);
     if (!ca) {
-        sfm_auth_refuse(app, req, NULL, "INVALID_CLIENT_ID", "Failed: Invalid client id", resp);
+        sfm_auth_refuse(app, req, NULL, "INVALID_CLIENT_ID", "Failed: Invalid client identifier", resp);
         simple_page(resp, 400, "OAuth Error", "error", ERR_CLIENT_ID);
+        sfm_response_header(resp, "X-Sfmtls-Reason", "INVALID_CLIENT_ID"); /* as every denial (SPEC 4) */
         return NULL;
     }
     if (!ap->redirect_uri || !ca->callback_url || strcmp(ap->redirect_uri, ca->callback_url) != 0) {
-        sfm_auth_refuse(app, req, NULL, "REDIRECT_URI_MISMATCH", "Failed: Redirect URI mismatch", resp);
+        sfm_auth_refuse(app, req, NULL, "REDIRECT_URI_MISMATCH", "Failed: Invalid Callback URL", resp);
         simple_page(resp, 400, "OAuth Error", "error", ERR_REDIRECT);
+        sfm_response_header(resp, "X-Sfmtls-Reason", "REDIRECT_URI_MISMATCH");
         return NULL;
     }
     if (!ap->response_type || strcmp(ap->response_type, "code") != 0) {
@@ -675,6 +668,7 @@ static const sfm_connected_app *authz_check(const sfm_app *app, const sfm_reques
         }
         redirect_callback(resp, ap->redirect_uri, &q);
         free(q.p);
+        sfm_response_header(resp, "X-Sfmtls-Reason", "UNSUPPORTED_RESPONSE_TYPE");
         return NULL;
     }
     return ca;

@@ -571,7 +571,7 @@ class UiHttpTest(UiMixin, ServerTestCase):
                 self.assertEqual(p.by_id.get("error"), ERR_CLIENT_ID, r)
                 self.assertNotIn("location", r.headers, r)
                 self.assert_entry("GET " + AUTHORIZE, None, "denied", "INVALID_CLIENT_ID",
-                                  "Failed: Invalid client id")
+                                  "Failed: Invalid client identifier")
 
     def test_authorize_redirect_uri_mismatch(self):
         for label, uri in (("other", "http://localhost:1717/other"), ("trailing slash", CALLBACK + "/"),
@@ -582,7 +582,7 @@ class UiHttpTest(UiMixin, ServerTestCase):
                 self.assertEqual(p.by_id.get("error"), ERR_REDIRECT, r)
                 self.assertNotIn("location", r.headers, r)
                 self.assert_entry("GET " + AUTHORIZE, None, "denied", "REDIRECT_URI_MISMATCH",
-                                  "Failed: Redirect URI mismatch")
+                                  "Failed: Invalid Callback URL")
 
     def test_authorize_unsupported_response_type_goes_to_the_callback(self):
         err = "error=unsupported_response_type&error_description=response%20type%20not%20supported"

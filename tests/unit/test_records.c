@@ -575,6 +575,7 @@ static void test_records_query_of_unknown_type_is_invalid_type(void **state)
     assert_true(sfm_records_query(e->r, q, "64.0", &out, &err) < 0);
     assert_null(out);
     assert_error(&err, 400, "INVALID_TYPE",
+                 "\nSELECT Id FROM Foo\n               ^\nERROR at Row:1:Column:16\n"
                  "sObject type 'Foo' is not supported. If you are attempting to use a custom object, be sure "
                  "to append the '__c' after the entity name. Please reference your WSDL or the describe call "
                  "for the appropriate names.");
