@@ -161,31 +161,52 @@ static int make_token(sfm_sessions *s, char token[SFM_TOKEN_MAX])
     return 0;
 }
 
-/* Drops the shard's expired tokens; then, if it is still full, its least recently used one. */
-static void shard_make_room(sfm_sessions *s, shard *sh, int64_t now_ms)
+static int cmp_ms(const void *a, const void *b)
 {
-    entry *oldest = NULL, **oldest_link = NULL;
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Removes the entries of `sh` that are expired or, when `cutoff` >= 0, last used at or before it. */
+static void shard_drop(sfm_sessions *s, shard *sh, int64_t now_ms, int64_t cutoff)
+{
     for (size_t b = 0; b < sh->n_buckets; b++) {
         for (entry **link = &sh->buckets[b]; *link;) {
             entry *e = *link;
-            if (expired(s, e, now_ms)) {
+            if (expired(s, e, now_ms) || e->last_ms <= cutoff) {
                 *link = e->next;
                 free(e);
                 sh->n--;
-                continue;
+            } else {
+                link = &e->next;
             }
-            if (!oldest || e->last_ms < oldest->last_ms) {
-                oldest = e;
-                oldest_link = link;
-            }
-            link = &e->next;
         }
     }
-    if (sh->n >= SHARD_MAX && oldest) {
-        *oldest_link = oldest->next;
-        free(oldest);
-        sh->n--;
+}
+
+/*
+ * A full shard drops its expired tokens; when that frees nothing, the least
+ * recently used eighth goes, so that the scan is paid once per SHARD_MAX / 8
+ * new tokens rather than once per token.
+ */
+static void shard_make_room(sfm_sessions *s, shard *sh, int64_t now_ms)
+{
+    shard_drop(s, sh, now_ms, -1);
+    if (sh->n < SHARD_MAX)
+        return;
+    int64_t *ms = malloc(sh->n * sizeof(*ms));
+    size_t n = 0;
+    for (size_t b = 0; ms && b < sh->n_buckets; b++)
+        for (const entry *e = sh->buckets[b]; e; e = e->next)
+            ms[n++] = e->last_ms;
+    /* Out of memory: the whole shard goes, which still makes room. */
+    int64_t cutoff = now_ms;
+    if (ms) {
+        qsort(ms, n, sizeof(*ms), cmp_ms);
+        cutoff = ms[n / 8];
     }
+    free(ms);
+    shard_drop(s, sh, now_ms, cutoff);
 }
 
 static void shard_grow(shard *sh)

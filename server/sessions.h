@@ -8,7 +8,7 @@
  * An access token expires after the timeout of inactivity, reset by each use
  * [SF]; a refresh token lasts until it is revoked; a code is good once, for
  * 15 minutes. At most 131,072 tokens are kept: past that, the least
- * recently used token of the new one's shard ends first. Thread-safe: the
+ * recently used eighth of the new one's shard ends first. Thread-safe: the
  * table is split into shards, each behind its own mutex, so workers rarely
  * meet. In memory only: a restart ends every
  * session, as a real org's sessions end with their server.
