@@ -56,8 +56,9 @@ void sfm_auth_record(const sfm_app *app, const sfm_auth_entry *a)
     sfm_history_add(app->history, &e);
 }
 
-void sfm_auth_record_decision(const sfm_app *app, const sfm_request *req, const char *username,
-                              const sfm_decision *d, enum sfm_login_check login, sfm_response *resp)
+/* The entry of `req` with its outcome, reason and status; marks `resp` recorded. */
+static void record_request(const sfm_app *app, const sfm_request *req, const char *username, int allowed,
+                           const char *reason, const char *status, sfm_response *resp)
 {
     sfm_auth_entry a = {
         .listener = req->peer->listener,
@@ -66,30 +67,24 @@ void sfm_auth_record_decision(const sfm_app *app, const sfm_request *req, const 
         .path = req->path,
         .username = username,
         .cert = req->peer->cert,
-        .allowed = d->allowed,
-        .reason = sfm_decision_code(d),
-        .status = sfm_decision_status(d, login),
-    };
-    sfm_auth_record(app, &a);
-    resp->recorded = 1;
-}
-
-void sfm_auth_refuse(const sfm_app *app, const sfm_request *req, const char *username, const char *reason,
-                     const char *status, sfm_response *resp)
-{
-    sfm_auth_entry a = {
-        .listener = req->peer->listener,
-        .remote_addr = req->peer->remote_addr,
-        .method = req->method,
-        .path = req->path,
-        .username = username,
-        .cert = req->peer->cert,
-        .allowed = 0,
+        .allowed = allowed,
         .reason = reason,
         .status = status,
     };
     sfm_auth_record(app, &a);
     resp->recorded = 1;
+}
+
+void sfm_auth_record_decision(const sfm_app *app, const sfm_request *req, const char *username,
+                              const sfm_decision *d, enum sfm_login_check login, sfm_response *resp)
+{
+    record_request(app, req, username, d->allowed, sfm_decision_code(d), sfm_decision_status(d, login), resp);
+}
+
+void sfm_auth_refuse(const sfm_app *app, const sfm_request *req, const char *username, const char *reason,
+                     const char *status, sfm_response *resp)
+{
+    record_request(app, req, username, 0, reason, status, resp);
     resp->denied = reason; /* the bridge logs it */
 }
 
