@@ -1216,6 +1216,30 @@ static void load_root(struct loader *ld, const json_t *root)
 
 /* ---- public ------------------------------------------------------------------------------- */
 
+/* GET /services/data/'s answer, [{"label","url","version"}] in the fixture's
+ * order: rendered once here, since the org never changes, rather than on
+ * every request. */
+static int render_versions(sfm_org *org)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < org->n_versions; i++) {
+        const sfm_api_version *v = &org->versions[i];
+        char url[48];
+        snprintf(url, sizeof(url), "/services/data/v%s", v->version);
+        if (json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "label", v->label, "url", url, "version",
+                                                  v->version)) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    org->versions_json = list ? json_dumps(list, JSON_COMPACT) : NULL;
+    json_decref(list);
+    if (!org->versions_json)
+        return -ENOMEM;
+    org->versions_json_len = strlen(org->versions_json);
+    return 0;
+}
+
 int sfm_org_load(sfm_org **out, const char *path, char *err, size_t err_len)
 {
     struct loader ld = {.file = path, .err = err, .err_len = err_len};
@@ -1261,6 +1285,8 @@ int sfm_org_load(sfm_org **out, const char *path, char *err, size_t err_len)
             ld.oom = 1;
         else
             warn_users(&ld);
+        if (!ld.oom && render_versions(ld.org) < 0)
+            ld.oom = 1;
     }
     if (ld.oom) {
         rc = -ENOMEM;
@@ -1344,6 +1370,7 @@ void sfm_org_unref(sfm_org *org)
     }
     free(org->certs);
     json_decref((json_t *)org->records);
+    free(org->versions_json);
     for (size_t i = 0; i < org->n_warnings; i++)
         free(org->warnings[i]);
     free(org->warnings);

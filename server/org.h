@@ -94,7 +94,9 @@ typedef struct sfm_org {
     size_t n_apps;
     sfm_fx_cert *certs;
     size_t n_certs;
-    void *records;   /* the "records" object (a jansson json_t *, owned; an empty object when absent) */
+    void *records;       /* the "records" object (a jansson json_t *, owned; an empty object when absent) */
+    char *versions_json; /* GET /services/data/'s answer, rendered once at load */
+    size_t versions_json_len;
     char **warnings; /* one message per warning, "file: $.path (line N): text" */
     size_t n_warnings;
     /* private: username index (case-insensitive, as Salesforce usernames are) */

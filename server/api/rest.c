@@ -40,15 +40,8 @@ void sfm_api_not_found(sfm_response *resp)
 void sfm_api_versions(const sfm_app *app, const sfm_request *req, sfm_response *resp)
 {
     (void)app;
-    json_t *list = json_array();
-    for (size_t i = 0; list && i < req->snap->org->n_versions; i++) {
-        const sfm_api_version *v = &req->snap->org->versions[i];
-        char url[48];
-        snprintf(url, sizeof(url), "/services/data/v%s", v->version);
-        json_array_append_new(
-            list, json_pack("{s:s, s:s, s:s}", "label", v->label, "url", url, "version", v->version));
-    }
-    sfm_response_json(resp, 200, list);
+    const sfm_org *org = req->snap->org;
+    sfm_response_set(resp, 200, "application/json;charset=UTF-8", org->versions_json, org->versions_json_len);
 }
 
 /* ---- helpers ---------------------------------------------------------------------------------- */

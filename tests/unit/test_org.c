@@ -160,6 +160,14 @@ static void test_org_loads_the_bundled_default(void **state)
     assert_string_equal(org->versions[0].version, "31.0");
     assert_string_equal(org->versions[36].version, "67.0");
     assert_string_equal(org->versions[36].label, "Summer '26");
+    /* GET /services/data/'s answer, rendered once at load. */
+    assert_int_equal(org->versions_json_len, strlen(org->versions_json));
+    assert_memory_equal(
+        org->versions_json,
+        "[{\"label\":\"Summer '14\",\"url\":\"/services/data/v31.0\",\"version\":\"31.0\"},",
+        strlen("[{\"label\":\"Summer '14\",\"url\":\"/services/data/v31.0\",\"version\":\"31.0\"},"));
+    assert_string_equal(org->versions_json + org->versions_json_len - strlen("\"version\":\"67.0\"}]"),
+                        "\"version\":\"67.0\"}]");
     assert_int_equal(org->n_warnings, 0);
 
     assert_int_equal(org->n_profiles, 4);
