@@ -11,12 +11,15 @@ with `openssl ca` (a test tool, not part of sfmtls):
     leaf (the intermediate is no anchor: the server must still use the CRL).
 """
 
+import hashlib
 import os
+import re
+import ssl
 import tempfile
 import unittest
 
-from sfmtls_e2e import (STALE_CRL, Cert, E2EAsserts, PkiServerTestCase, ServerTestCase, issue_client, make_crl,
-                        new_ca, read_text, run, write_text)
+from sfmtls_e2e import (STALE_CRL, Cert, E2EAsserts, PkiServerTestCase, ServerTestCase, admin, issue_client,
+                        make_crl, new_ca, pem_blocks, read_text, run, write_text)
 
 
 class TrustCases:
@@ -201,6 +204,22 @@ class SystemBundleTests(ServerTestCase):
     @classmethod
     def prepare(cls):
         cls.good = cls.server.issue("bundle-client")
+
+    def test_cacerts_jsp_lists_the_roots_in_force(self):
+        # Salesforce's /cacerts.jsp lists the roots client chains may end at:
+        # here the dev CA root and the bundle's roots, one table row each.
+        st, headers, page = admin(self.server, "GET", "/cacerts.jsp", token=None)
+        self.assertEqual(st, 200, page)
+        self.assertTrue(headers["content-type"].startswith("text/html"), headers)
+        listed = re.findall(r"<td>([0-9a-f]{64})</td></tr>", page)
+        with open(SYSTEM_BUNDLE) as f:
+            bundle = {hashlib.sha256(ssl.PEM_cert_to_DER_cert(b)).hexdigest() for b in pem_blocks(f.read())}
+        with open(self.server.ca) as f:
+            dev_root = hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).hexdigest()
+        self.assertIn(dev_root, listed)
+        self.assertGreater(len(listed), 100, page[:500])
+        self.assertEqual(len(listed), len(set(listed)), "a root listed twice")
+        self.assertTrue(set(listed) <= bundle | {dev_root}, set(listed) - bundle - {dev_root})
 
     def test_dev_ca_clients_verify_repeatedly_with_many_anchors(self):
         for i in range(5):
