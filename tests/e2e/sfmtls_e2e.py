@@ -769,6 +769,39 @@ class KeepAlive(http.client.HTTPSConnection):
         return r.status, {k.lower(): v for k, v in r.getheaders()}, body
 
 
+class Answer:
+    """One HTTP answer: status, lowercase headers, every Set-Cookie, the body
+    as text (`text`, also `body`)."""
+
+    def __init__(self, status, headers, cookies, text):
+        self.status, self.headers, self.cookies, self.text = status, headers, cookies, text
+
+    @property
+    def body(self):
+        return self.text
+
+    def json(self):
+        return json.loads(self.text)
+
+    def __repr__(self):
+        return f"<HTTP {self.status} {self.headers} cookies={self.cookies} {self.text[:800]!r}>"
+
+
+def https(server, method, path, *, body=None, headers=None, listener="standard", cert=None, timeout=20):
+    """One request on a new connection to 127.0.0.1 -> Answer; redirects are
+    not followed. body: str or bytes; cert: a Cert presented with its chain."""
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port(listener), timeout=timeout,
+                                       context=tls_context(server.ca, cert))
+    try:
+        conn.request(method, path, body=body.encode() if isinstance(body, str) else body, headers=headers or {})
+        r = conn.getresponse()
+        raw = r.read()
+        return Answer(r.status, {k.lower(): v for k, v in r.getheaders()}, r.headers.get_all("Set-Cookie") or [],
+                      raw.decode("utf-8", errors="replace"))
+    finally:
+        conn.close()
+
+
 def get_statuses(server, paths, listener="standard"):
     """GET each path in turn on one keep-alive connection -> their statuses."""
     conn = KeepAlive(server.port(listener), tls_context(server.ca))

@@ -18,7 +18,6 @@ token can be presented by the wrong client.
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import os
 import re
@@ -32,7 +31,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest tests/e2e/test_oauth.py`
 
-from sfmtls_e2e import SOURCE_DIR, Cert, ServerTestCase, admin, org_fixture, run, tls_context, write_text
+from sfmtls_e2e import SOURCE_DIR, Cert, ServerTestCase, admin, https, org_fixture, run, write_text
 
 FORM = "application/x-www-form-urlencoded"
 TOKEN = "/services/oauth2/token"
@@ -75,28 +74,9 @@ IDENTITY_KEYS = ["id", "asserted_user", "user_id", "organization_id", "username"
 
 # ---------------------------------------------------------------- clients
 
-class Reply:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __repr__(self):
-        return f"<HTTP {self.status} {self.headers} {self.body[:400]!r}>"
-
-
 def request(server, method, path, body=None, headers=None, listener="standard", cert=None):
-    """One request on a fresh connection -> Reply (lowercase header names)."""
-    conn = http.client.HTTPSConnection("127.0.0.1", server.port(listener), timeout=20,
-                                       context=tls_context(server.ca, cert))
-    try:
-        conn.request(method, path, body=body.encode() if isinstance(body, str) else body, headers=headers or {})
-        r = conn.getresponse()
-        raw = r.read()
-        return Reply(r.status, {k.lower(): v for k, v in r.getheaders()}, raw.decode("utf-8", errors="replace"))
-    finally:
-        conn.close()
+    """One request on a fresh connection -> Answer (lowercase header names)."""
+    return https(server, method, path, body=body, headers=headers, listener=listener, cert=cert)
 
 
 def form(fields):

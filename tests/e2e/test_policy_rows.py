@@ -2,14 +2,13 @@
 with real certificates, in every shape the row names (REST, SOAP, OAuth, the
 UI), with its X-Sfmtls-Reason header and its login-history entry."""
 
-import http.client
 import json
 import os
 import unittest
 import urllib.parse
 import xml.etree.ElementTree as ET
 
-from sfmtls_e2e import Cert, PkiServerTestCase, admin, tls_context
+from sfmtls_e2e import Cert, PkiServerTestCase, admin, https
 
 V = "64.0"
 SOAPENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -30,17 +29,6 @@ MUTUAL_SOAP = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
                "</sf:exceptionMessage></sf:UnexpectedErrorFault></detail>"
                "</soapenv:Fault></soapenv:Body></soapenv:Envelope>")
 INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
-
-
-class Answer:
-    def __init__(self, status, headers, text):
-        self.status, self.headers, self.text = status, headers, text
-
-    def json(self):
-        return json.loads(self.text)
-
-    def __repr__(self):
-        return f"HTTP {self.status} {self.headers} {self.text[:600]!r}"
 
 
 def soap_envelope(op, session=None):
@@ -71,16 +59,7 @@ class PolicyRows(PkiServerTestCase):
         if form is not None:
             body = urllib.parse.urlencode(form)
             hdrs["Content-Type"] = "application/x-www-form-urlencoded"
-        if isinstance(body, str):
-            body = body.encode()
-        conn = http.client.HTTPSConnection("127.0.0.1", self.server.port(listener), timeout=20,
-                                           context=tls_context(self.server.ca, cert))
-        try:
-            conn.request(method, path, body=body, headers=hdrs)
-            r = conn.getresponse()
-            return Answer(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode("utf-8", "replace"))
-        finally:
-            conn.close()
+        return https(self.server, method, path, body=body, headers=hdrs, listener=listener, cert=cert)
 
     def oauth_password(self, username, password, **kw):
         return self.call("POST", "/services/oauth2/token", form={

@@ -6,13 +6,12 @@ create / read / update / delete with Salesforce's errors, queries, both
 authorization schemes, a missing or bad session, and the reset back to the
 fixture."""
 
-import http.client
 import json
 import re
 import unittest
 import urllib.parse
 
-from sfmtls_e2e import ServerTestCase, admin, tls_context
+from sfmtls_e2e import ServerTestCase, admin, https
 
 V = "64.0"
 LATEST = "67.0"  # the newest version of the default org
@@ -28,17 +27,6 @@ LIMIT_KEYS = {
     "HourlyPublishedPlatformEvents", "MassEmail", "SingleEmail",
 }
 LIMIT_RE = re.compile(r"^api-usage=(\d+)/(\d+)$")
-
-
-class Answer:
-    def __init__(self, status, headers, text):
-        self.status, self.headers, self.text = status, headers, text
-
-    def json(self):
-        return json.loads(self.text)
-
-    def __repr__(self):
-        return f"HTTP {self.status} {self.headers} {self.text[:800]!r}"
 
 
 class Rest(ServerTestCase):
@@ -58,18 +46,9 @@ class Rest(ServerTestCase):
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
             hdrs.setdefault("Content-Type", "application/json")
-        if isinstance(body, str):
-            body = body.encode()
         if query:
             path += "?" + urllib.parse.urlencode(query)
-        conn = http.client.HTTPSConnection("127.0.0.1", self.server.port("standard"), timeout=20,
-                                           context=tls_context(self.server.ca))
-        try:
-            conn.request(method, path, body=body, headers=hdrs)
-            r = conn.getresponse()
-            return Answer(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode("utf-8", "replace"))
-        finally:
-            conn.close()
+        return https(self.server, method, path, body=body, headers=hdrs)
 
     def oauth(self, username, password):
         a = self.call("POST", "/services/oauth2/token", body=urllib.parse.urlencode({

@@ -11,7 +11,6 @@ standard listener and on the mTLS listener with an uploaded and a
 not-uploaded certificate. Every decision is checked in the login history.
 """
 
-import http.client
 import os
 import re
 import sys
@@ -21,7 +20,8 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest tests/e2e/test_soap.py`
 
-from sfmtls_e2e import Cert, PkiServerTestCase, admin, tls_context
+import sfmtls_e2e as e2e
+from sfmtls_e2e import Cert, PkiServerTestCase, admin
 
 V = "64.0"
 ORG = "00D000000000001EAA"
@@ -91,15 +91,9 @@ def login_op(username, password):
     return f'<login xmlns="{PARTNER}"><username>{username}</username><password>{password}</password></login>'
 
 
-class Answer:
-    def __init__(self, status, headers, text):
-        self.status, self.headers, self.text = status, headers, text
-
+class Answer(e2e.Answer):
     def xml(self):
         return ET.fromstring(self.text)
-
-    def __repr__(self):
-        return f"HTTP {self.status} {self.headers} {self.text[:1500]!r}"
 
 
 class SoapApi(PkiServerTestCase):
@@ -117,14 +111,9 @@ class SoapApi(PkiServerTestCase):
     def post(self, body, path=f"/services/Soap/u/{V}", listener="standard", cert=None, method="POST",
              headers=None):
         hdrs = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""', **(headers or {})}
-        conn = http.client.HTTPSConnection("127.0.0.1", self.server.port(listener), timeout=20,
-                                           context=tls_context(self.server.ca, cert))
-        try:
-            conn.request(method, path, body=body.encode() if isinstance(body, str) else body, headers=hdrs)
-            r = conn.getresponse()
-            return Answer(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode("utf-8", "replace"))
-        finally:
-            conn.close()
+        a = e2e.https(self.server, method, path, body=body, headers=hdrs, listener=listener, cert=cert)
+        a.__class__ = Answer
+        return a
 
     def login(self, username, password, **kw):
         return self.post(envelope(login_op(username, password)), **kw)

@@ -11,7 +11,6 @@ packages chromium and chromium-driver, which scripts/install-deps installs).
 """
 
 import html.parser
-import http.client
 import json
 import os
 import re
@@ -22,7 +21,8 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `python3 -m unittest tests/e2e/test_ui.py`
 
 import webdriver
-from sfmtls_e2e import Cert, ServerTestCase, admin, tls_context
+import sfmtls_e2e as e2e
+from sfmtls_e2e import Cert, ServerTestCase, admin
 
 ORG_ID = "00D000000000001EAA"
 TOKEN_RE = re.compile(r"00D000000000001![A-Za-z0-9._]{86}")
@@ -111,17 +111,9 @@ class Page(html.parser.HTMLParser):
         return f["attrs"].get("action"), f["attrs"].get("method"), fields, types
 
 
-class Answer:
-    """One HTTP answer: status, lowercase headers, every Set-Cookie, body text."""
-
-    def __init__(self, status, headers, cookies, body):
-        self.status, self.headers, self.cookies, self.body = status, headers, cookies, body
-
+class Answer(e2e.Answer):
     def page(self):
         return Page(self.body)
-
-    def __repr__(self):
-        return f"<HTTP {self.status} {self.headers} cookies={self.cookies} {self.body[:400]!r}>"
 
 
 def fetch(server, method, path, form=None, headers=None, listener="standard", cert=None, body=None):
@@ -131,16 +123,9 @@ def fetch(server, method, path, form=None, headers=None, listener="standard", ce
     if form is not None:
         body = urllib.parse.urlencode(form)
         hdrs.setdefault("Content-Type", "application/x-www-form-urlencoded")
-    conn = http.client.HTTPSConnection("127.0.0.1", server.port(listener), timeout=30,
-                                       context=tls_context(server.ca, cert))
-    try:
-        conn.request(method, path, body=body, headers=hdrs)
-        r = conn.getresponse()
-        raw = r.read()
-        return Answer(r.status, {k.lower(): v for k, v in r.getheaders()}, r.headers.get_all("Set-Cookie") or [],
-                      raw.decode("utf-8", errors="replace"))
-    finally:
-        conn.close()
+    a = e2e.https(server, method, path, body=body, headers=hdrs, listener=listener, cert=cert, timeout=30)
+    a.__class__ = Answer
+    return a
 
 
 def query(params):
