@@ -321,14 +321,18 @@ typedef struct token_ctx {
     sfm_response *resp;
 } token_ctx;
 
-/* The first of `names` that is absent, or NULL when all are there (a repeat was refused already). */
-static const char *first_missing(const params *p, const char *const *names, size_t n)
+/* 1 when every one of `names` is there (a repeat was refused already); else the first
+ * missing one is refused, in the name of `username` (may be NULL), and 0. */
+#define HAVE_ALL(c, names, username) have_all(c, names, sizeof(names) / sizeof(names[0]), username)
+static int have_all(const token_ctx *c, const char *const *names, size_t n, const char *username)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!value(p, names[i]))
-            return names[i];
+        if (!value(c->p, names[i])) {
+            refuse_param(c->app, c->req, who(username), "missing", names[i], c->resp);
+            return 0;
+        }
     }
-    return NULL;
+    return 1;
 }
 
 /*
@@ -357,11 +361,8 @@ static void grant_password(const token_ctx *c)
 {
     static const char *const need[] = {"client_id", "client_secret", "username", "password"};
     const char *username = value(c->p, "username");
-    const char *missing = first_missing(c->p, need, sizeof(need) / sizeof(need[0]));
-    if (missing) {
-        refuse_param(c->app, c->req, who(username), "missing", missing, c->resp);
+    if (!HAVE_ALL(c, need, username))
         return;
-    }
     const sfm_connected_app *capp = client(c, username, value(c->p, "client_secret"));
     if (!capp)
         return;
@@ -375,11 +376,8 @@ static void grant_password(const token_ctx *c)
 static void grant_client_credentials(const token_ctx *c)
 {
     static const char *const need[] = {"client_id", "client_secret"};
-    const char *missing = first_missing(c->p, need, sizeof(need) / sizeof(need[0]));
-    if (missing) {
-        refuse_param(c->app, c->req, NULL, "missing", missing, c->resp);
+    if (!HAVE_ALL(c, need, NULL))
         return;
-    }
     const sfm_connected_app *capp = client(c, NULL, value(c->p, "client_secret"));
     if (!capp)
         return;
@@ -590,14 +588,26 @@ static void refuse_grant(const token_ctx *c, const char *username)
            "expired access/refresh token", c->resp);
 }
 
+/* The login of the user a code or refresh token was issued to, then the new token. */
+static void login_as(const token_ctx *c, const sfm_connected_app *capp, const sfm_session *s,
+                     enum grant grant, const char *parent)
+{
+    const sfm_snapshot *snap = c->req->snap;
+    long user = sfm_auth_session_user(snap, s);
+    if (user < 0) {
+        refuse_grant(c, s->username);
+        return;
+    }
+    if (sfm_auth_login(c->app, c->req, SFM_KIND_LOGIN, SFM_SHAPE_OAUTH, s->username, user,
+                       no_password_check(snap, user), 0, c->resp))
+        issue(c->app, c->req, capp, user, grant, parent, c->resp);
+}
+
 static void grant_code(const token_ctx *c)
 {
     static const char *const need[] = {"code", "client_id", "client_secret", "redirect_uri"};
-    const char *missing = first_missing(c->p, need, sizeof(need) / sizeof(need[0]));
-    if (missing) {
-        refuse_param(c->app, c->req, NULL, "missing", missing, c->resp);
+    if (!HAVE_ALL(c, need, NULL))
         return;
-    }
     const sfm_connected_app *capp = client(c, NULL, value(c->p, "client_secret"));
     if (!capp)
         return;
@@ -614,25 +624,14 @@ static void grant_code(const token_ctx *c)
                "redirect_uri_mismatch", "redirect_uri must match configuration", c->resp);
         return;
     }
-    const sfm_snapshot *snap = c->req->snap;
-    long user = sfm_auth_session_user(snap, &s);
-    if (user < 0) {
-        refuse_grant(c, s.username);
-        return;
-    }
-    if (sfm_auth_login(c->app, c->req, SFM_KIND_LOGIN, SFM_SHAPE_OAUTH, s.username, user,
-                       no_password_check(snap, user), 0, c->resp))
-        issue(c->app, c->req, capp, user, GRANT_CODE, NULL, c->resp);
+    login_as(c, capp, &s, GRANT_CODE, NULL);
 }
 
 static void grant_refresh(const token_ctx *c)
 {
     static const char *const need[] = {"refresh_token", "client_id"};
-    const char *missing = first_missing(c->p, need, sizeof(need) / sizeof(need[0]));
-    if (missing) {
-        refuse_param(c->app, c->req, NULL, "missing", missing, c->resp);
+    if (!HAVE_ALL(c, need, NULL))
         return;
-    }
     /* client_secret is optional here [SF]; when given it must be right. */
     const sfm_connected_app *capp = client(c, NULL, value(c->p, "client_secret"));
     if (!capp)
@@ -644,15 +643,7 @@ static void grant_refresh(const token_ctx *c)
         refuse_grant(c, NULL);
         return;
     }
-    const sfm_snapshot *snap = c->req->snap;
-    long user = sfm_auth_session_user(snap, &s);
-    if (user < 0) {
-        refuse_grant(c, s.username);
-        return;
-    }
-    if (sfm_auth_login(c->app, c->req, SFM_KIND_LOGIN, SFM_SHAPE_OAUTH, s.username, user,
-                       no_password_check(snap, user), 0, c->resp))
-        issue(c->app, c->req, capp, user, GRANT_REFRESH, token, c->resp);
+    login_as(c, capp, &s, GRANT_REFRESH, token);
 }
 
 /* ---- the token endpoint ------------------------------------------------------------------- */
