@@ -37,6 +37,8 @@
 #include "state.h"
 #include "store.h"
 
+#include "server.h"
+
 #define ADMIN_TOKEN    "fuzz-admin-token"
 #define MAX_REQUESTS   8
 #define TARGET_MAX     4096
@@ -44,7 +46,6 @@
 #define CERTS_PATH     "/__admin/mutual-auth-certificates"
 #define HISTORY_KEPT   1000
 #define FIXTURE        SFMTLS_SOURCE_DIR "/fixtures/default-org.json"
-#define ORG_ERR_LEN    16384
 #define SFID_BUF       (SFM_SFID_LEN + 1)
 #define AUTH_VALUE_MAX 160
 
@@ -65,94 +66,34 @@ static const char k_seed_root_pem[] = "-----BEGIN CERTIFICATE-----\n"
 
 static struct {
     int ready;
-    char dir[SFM_FUZZ_PATH_MAX];
-    sfm_store *store;
-    sfm_history *history;
-    sfm_state *state;
+    sfm_fuzz_server srv;
     sfm_peer *peer;
-    sfm_sessions *sessions;
-    sfm_records *records;
-    sfm_api_usage usage;
-    sfm_app app;
-    sfm_snapshot *held;        /* the worker's reference, refreshed per request */
-    uint64_t clean_generation; /* the snapshot generation right after the last reset */
     char demo_id[SFID_BUF];
 } g;
 
 static void teardown(void)
 {
-    sfm_snapshot_unref(g.held);
     sfm_peer_unref(g.peer);
-    sfm_records_free(g.records);
-    sfm_sessions_free(g.sessions);
-    sfm_history_free(g.history);
-    sfm_state_free(g.state);
-    sfm_store_close(g.store);
-    sfm_fuzz_ca_remove(g.dir);
+    sfm_fuzz_server_free(&g.srv);
 }
 
 static void setup(void)
 {
-    static char org_err[ORG_ERR_LEN];
-    char err[SFM_STATE_ERR_LEN] = "", path[SFM_FUZZ_PATH_MAX + 16];
-    char pki_err[SFM_PKI_ERR_LEN] = "", store_err[SFM_STORE_ERR_LEN] = "";
-
-    sfm_fuzz_ca_new(g.dir); /* also the state directory: clients/ goes there */
-    sfm_org *org = NULL;
-    if (sfm_org_load(&org, FIXTURE, org_err, sizeof(org_err)) != 0)
-        sfm_fuzz_die("sfm_org_load", org_err);
-    sfm_pki_trust *trust = NULL;
-    snprintf(path, sizeof(path), "%s/ca.pem", g.dir);
-    if (sfm_pki_trust_new(&trust) != 0 || sfm_pki_trust_add_file(trust, path, NULL, pki_err) != 0 ||
-        sfm_pki_trust_add_pem(trust, k_seed_root_pem, sizeof(k_seed_root_pem) - 1, NULL, pki_err) != 0)
-        sfm_fuzz_die("trust anchors", pki_err);
-    if (sfm_store_open(&g.store, NULL, store_err) != 0)
-        sfm_fuzz_die("sfm_store_open", store_err);
-    if (sfm_sessions_new(&g.sessions, org->id, 7200) != 0 || sfm_records_new(&g.records, org) != 0)
-        sfm_fuzz_die("sessions and records", NULL);
-    int rc = sfm_state_new(&g.state, org, trust, g.store, g.dir, err);
-    sfm_org_unref(org);
-    if (rc != 0)
-        sfm_fuzz_die("sfm_state_new", err);
-    if (sfm_history_new(&g.history, g.store, HISTORY_KEPT) != 0)
-        sfm_fuzz_die("sfm_history_new", NULL);
+    sfm_fuzz_server_new(&g.srv, FIXTURE, k_seed_root_pem, sizeof(k_seed_root_pem) - 1, ADMIN_TOKEN, 7200,
+                        HISTORY_KEPT);
     g.peer = sfm_peer_new(SFM_LISTENER_MTLS, "127.0.0.1", "TLSv1.3", "TLS_AES_128_GCM_SHA256", 0, NULL);
     if (!g.peer)
         sfm_fuzz_die("sfm_peer_new", NULL);
-    g.usage.max = 15000;
-    g.app = (sfm_app){.state = g.state,
-                      .history = g.history,
-                      .admin_token = ADMIN_TOKEN,
-                      .mutual_auth_failed_status = 403,
-                      .sessions = g.sessions,
-                      .records = g.records,
-                      .usage = &g.usage,
-                      .session_timeout = 7200};
 
-    const sfm_snapshot *s = sfm_state_refresh(g.state, &g.held);
+    const sfm_snapshot *s = sfm_fuzz_server_snapshot(&g.srv);
     const sfm_cert_entry **list = NULL;
     size_t n = 0;
     if (sfm_certs_list(s->certs, &list, &n) != 0 || n != 1 || !list[0]->preloaded)
         sfm_fuzz_die("the fixture's preload", "missing");
     snprintf(g.demo_id, sizeof(g.demo_id), "%s", list[0]->id);
     free(list);
-    g.clean_generation = s->generation;
     g.ready = 1;
     atexit(teardown);
-}
-
-/* Back to the fixture when the previous input changed something; the history always. */
-static void start_clean(void)
-{
-    sfm_state_error e = {0};
-    const sfm_snapshot *s = sfm_state_refresh(g.state, &g.held);
-    if (s->generation != g.clean_generation) {
-        if (sfm_state_reset(g.state, &e) != 0)
-            sfm_fuzz_die("sfm_state_reset", e.message);
-        g.clean_generation = sfm_state_refresh(g.state, &g.held)->generation;
-    }
-    if (sfm_history_clear(g.history) != 0)
-        sfm_fuzz_die("sfm_history_clear", NULL);
 }
 
 /* Copies `src` (len bytes) to `dst` (TARGET_MAX), replacing {demo} and {last}; stops at a NUL. */
@@ -256,7 +197,7 @@ static void check_answer(const sfm_request *req, const sfm_response *resp, char 
         if (!id || strlen(id) != SFM_SFID_LEN)
             broken(req, resp, "201 without an id");
         snprintf(last, SFID_BUF, "%s", id);
-        if (!sfm_certs_find_id(sfm_state_refresh(g.state, &g.held)->certs, id))
+        if (!sfm_certs_find_id(sfm_fuzz_server_snapshot(&g.srv)->certs, id))
             broken(req, resp, "uploaded, yet not in the next snapshot");
     }
     json_decref(j);
@@ -298,7 +239,7 @@ static void run_request(const char *line, size_t line_len, const char *body, siz
 
     sfm_request req = {
         .peer = g.peer,
-        .snap = sfm_state_refresh(g.state, &g.held),
+        .snap = sfm_fuzz_server_snapshot(&g.srv),
         .method = method,
         .path = target,
         .headers = headers,
@@ -314,10 +255,9 @@ static void run_request(const char *line, size_t line_len, const char *body, siz
         deleted = target + sizeof(CERTS_PATH);
 
     sfm_response resp;
-    sfm_http_handle(&g.app, &req, &resp);
+    sfm_http_handle(&g.srv.app, &req, &resp);
     check_answer(&req, &resp, last);
-    if (resp.status == 204 && deleted &&
-        sfm_certs_find_id(sfm_state_refresh(g.state, &g.held)->certs, deleted))
+    if (resp.status == 204 && deleted && sfm_certs_find_id(sfm_fuzz_server_snapshot(&g.srv)->certs, deleted))
         broken(&req, &resp, "deleted, yet still in the next snapshot");
     sfm_response_cleanup(&resp);
 }
@@ -326,7 +266,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!g.ready)
         setup();
-    start_clean();
+    sfm_fuzz_server_clean(&g.srv);
     char last[SFID_BUF] = "none";
     const char *p = (const char *)data, *end = p + size;
     for (int r = 0; r < MAX_REQUESTS && p <= end; r++) {

@@ -52,6 +52,7 @@
  * of its answer are printed (for writing seeds).
  */
 #include "fuzz.h"
+#include "server.h"
 
 #include <expat.h>
 #include <jansson.h>
@@ -73,20 +74,18 @@
 #include "state.h"
 #include "store.h"
 
-#define MAX_REQUESTS  8
-#define SEPARATOR     "\n~~~\n"
-#define HISTORY_KEPT  1000
-#define FIXTURE       SFMTLS_SOURCE_DIR "/fixtures/default-org.json"
-#define ORG_ERR_LEN   16384
-#define METHOD_MAX    64
-#define JWT_MAX       2048
-#define SFID_BUF      (SFM_SFID_LEN + 1)
-#define INSTANCE_URL  "https://acme.my.salesforce.com"
-#define MTLS_URL      "https://acme.my.salesforce.com:8443"
-#define CALLBACK_URL  "http://localhost:1717/callback"
-#define CLIENT_ID     "ck-partner"
-#define SESSION_SECS  7200
-#define DAILY_API_MAX 15000
+#define MAX_REQUESTS 8
+#define SEPARATOR    "\n~~~\n"
+#define HISTORY_KEPT 1000
+#define FIXTURE      SFMTLS_SOURCE_DIR "/fixtures/default-org.json"
+#define METHOD_MAX   64
+#define JWT_MAX      2048
+#define SFID_BUF     (SFM_SFID_LEN + 1)
+#define INSTANCE_URL "https://acme.my.salesforce.com"
+#define MTLS_URL     "https://acme.my.salesforce.com:8443"
+#define CALLBACK_URL "http://localhost:1717/callback"
+#define CLIENT_ID    "ck-partner"
+#define SESSION_SECS 7200
 
 enum peer_kind { PEER_MTLS, PEER_DEMO, PEER_OTHER, PEER_EXPIRED, PEER_STD, N_PEERS };
 
@@ -131,18 +130,8 @@ static const struct {
 
 static struct {
     int ready;
-    char dir[SFM_FUZZ_PATH_MAX];
-    sfm_org *org;
-    sfm_store *store;
-    sfm_history *history;
-    sfm_state *state;
+    sfm_fuzz_server srv;
     sfm_peer *peers[N_PEERS];
-    sfm_sessions *sessions;
-    sfm_records *records;
-    sfm_api_usage usage;
-    sfm_app app;
-    sfm_snapshot *held;
-    uint64_t clean_generation;
     int trace; /* SFMTLS_FUZZ_TRACE */
     char org_id[SFID_BUF], admin_id[SFID_BUF], mtls_id[SFID_BUF], account_id[SFID_BUF];
     char jwts[N_JWTS][JWT_MAX];
@@ -156,16 +145,9 @@ static struct {
 
 static void teardown(void)
 {
-    sfm_snapshot_unref(g.held);
     for (int i = 0; i < N_PEERS; i++)
         sfm_peer_unref(g.peers[i]);
-    sfm_records_free(g.records);
-    sfm_sessions_free(g.sessions);
-    sfm_history_free(g.history);
-    sfm_state_free(g.state);
-    sfm_store_close(g.store);
-    sfm_org_unref(g.org);
-    sfm_fuzz_ca_remove(g.dir);
+    sfm_fuzz_server_free(&g.srv);
 }
 
 /* What layer 1 would have made of a client's leaf `der` (see tls.c's cert_info_get). */
@@ -273,10 +255,10 @@ static void make_jwts(void)
 
 static void copy_user_id(const char *username, char out[SFID_BUF])
 {
-    long u = sfm_org_find_user(g.org, username);
+    long u = sfm_org_find_user(g.srv.org, username);
     if (u < 0)
         sfm_fuzz_die("the fixture has no user", username);
-    snprintf(out, SFID_BUF, "%s", g.org->users[u].id);
+    snprintf(out, SFID_BUF, "%s", g.srv.org->users[u].id);
 }
 
 /* The id of the fixture's first Account, through the query the API uses. */
@@ -286,7 +268,7 @@ static void first_account(void)
     sfm_data_error e = {0};
     json_t *res = NULL;
     if (sfm_soql_parse("SELECT Id FROM Account LIMIT 1", &q, &e) != 0 ||
-        sfm_records_query(g.records, q, "64.0", &res, &e) != 0)
+        sfm_records_query(g.srv.records, q, "64.0", &res, &e) != 0)
         sfm_fuzz_die("the first Account", e.message);
     const char *id =
         json_string_value(json_object_get(json_array_get(json_object_get(res, "records"), 0), "Id"));
@@ -299,32 +281,13 @@ static void first_account(void)
 
 static void setup(void)
 {
-    static char org_err[ORG_ERR_LEN];
-    char err[SFM_STATE_ERR_LEN] = "", path[SFM_FUZZ_PATH_MAX + 16];
-    char pki_err[SFM_PKI_ERR_LEN] = "", store_err[SFM_STORE_ERR_LEN] = "";
-
-    sfm_fuzz_ca_new(g.dir); /* also the state directory: clients/ goes there */
-    if (sfm_org_load(&g.org, FIXTURE, org_err, sizeof(org_err)) != 0)
-        sfm_fuzz_die("sfm_org_load", org_err);
-    sfm_pki_trust *trust = NULL;
-    snprintf(path, sizeof(path), "%s/ca.pem", g.dir);
-    if (sfm_pki_trust_new(&trust) != 0 || sfm_pki_trust_add_file(trust, path, NULL, pki_err) != 0)
-        sfm_fuzz_die("trust anchors", pki_err);
-    if (sfm_store_open(&g.store, NULL, store_err) != 0)
-        sfm_fuzz_die("sfm_store_open", store_err);
-    if (sfm_sessions_new(&g.sessions, g.org->id, SESSION_SECS) != 0 ||
-        sfm_records_new(&g.records, g.org) != 0)
-        sfm_fuzz_die("sessions and records", NULL);
-    if (sfm_state_new(&g.state, g.org, trust, g.store, g.dir, err) != 0)
-        sfm_fuzz_die("sfm_state_new", err);
-    if (sfm_history_new(&g.history, g.store, HISTORY_KEPT) != 0)
-        sfm_fuzz_die("sfm_history_new", NULL);
+    sfm_fuzz_server_new(&g.srv, FIXTURE, NULL, 0, "fuzz-admin-token", SESSION_SECS, HISTORY_KEPT);
 
     /* The connections: the demo certificate (uploaded by the fixture), the CA's own certificate
      * standing for a verified one that is not uploaded, and the demo one failing layer 1. */
     char clients[SFM_FUZZ_PATH_MAX + 16];
-    snprintf(clients, sizeof(clients), "%s/clients", g.dir);
-    sfm_der demo = first_cert(clients, "demo-client.crt"), other = first_cert(g.dir, "ca.pem");
+    snprintf(clients, sizeof(clients), "%s/clients", g.srv.dir);
+    sfm_der demo = first_cert(clients, "demo-client.crt"), other = first_cert(g.srv.dir, "ca.pem");
     g.peers[PEER_MTLS] = new_peer(SFM_LISTENER_MTLS, NULL);
     g.peers[PEER_DEMO] = new_peer(SFM_LISTENER_MTLS, cert_info(demo.der, demo.len, 0));
     g.peers[PEER_OTHER] = new_peer(SFM_LISTENER_MTLS, cert_info(other.der, other.len, 0));
@@ -333,24 +296,14 @@ static void setup(void)
     sfm_pki_ders_free(&demo, 1);
     sfm_pki_ders_free(&other, 1);
 
-    g.usage.max = DAILY_API_MAX;
-    g.app = (sfm_app){.state = g.state,
-                      .history = g.history,
-                      .admin_token = "fuzz-admin-token",
-                      .mutual_auth_failed_status = 403,
-                      .sessions = g.sessions,
-                      .records = g.records,
-                      .usage = &g.usage,
-                      .session_timeout = SESSION_SECS};
-    snprintf(g.app.instance_url, sizeof(g.app.instance_url), "%s", INSTANCE_URL);
-    snprintf(g.app.mtls_url, sizeof(g.app.mtls_url), "%s", MTLS_URL);
+    snprintf(g.srv.app.instance_url, sizeof(g.srv.app.instance_url), "%s", INSTANCE_URL);
+    snprintf(g.srv.app.mtls_url, sizeof(g.srv.app.mtls_url), "%s", MTLS_URL);
 
-    snprintf(g.org_id, sizeof(g.org_id), "%s", g.org->id);
+    snprintf(g.org_id, sizeof(g.org_id), "%s", g.srv.org->id);
     copy_user_id("admin@acme.test", g.admin_id);
     copy_user_id("mtls@acme.test", g.mtls_id);
     first_account();
     make_jwts();
-    g.clean_generation = sfm_state_refresh(g.state, &g.held)->generation;
     g.trace = getenv("SFMTLS_FUZZ_TRACE") != NULL;
     g.ready = 1;
     atexit(teardown);
@@ -363,32 +316,20 @@ static void issue(enum sfm_token_kind kind, const char *username, const char *cl
 {
     sfm_session info;
     memset(&info, 0, sizeof(info));
-    long u = sfm_org_find_user(g.org, username);
-    snprintf(info.user_id, sizeof(info.user_id), "%s", g.org->users[u].id);
-    snprintf(info.username, sizeof(info.username), "%s", g.org->users[u].username);
+    long u = sfm_org_find_user(g.srv.org, username);
+    snprintf(info.user_id, sizeof(info.user_id), "%s", g.srv.org->users[u].id);
+    snprintf(info.username, sizeof(info.username), "%s", g.srv.org->users[u].username);
     snprintf(info.client_id, sizeof(info.client_id), "%s", client_id);
     snprintf(info.redirect_uri, sizeof(info.redirect_uri), "%s", redirect);
     int64_t now = sfm_auth_now_ms();
     info.issued_ms = now;
-    if (sfm_sessions_issue(g.sessions, kind, &info, NULL, now, token) != 0)
+    if (sfm_sessions_issue(g.srv.sessions, kind, &info, NULL, now, token) != 0)
         sfm_fuzz_die("sfm_sessions_issue", username);
 }
 
 static void start_clean(void)
 {
-    sfm_state_error e = {0};
-    const sfm_snapshot *s = sfm_state_refresh(g.state, &g.held);
-    if (s->generation != g.clean_generation) {
-        if (sfm_state_reset(g.state, &e) != 0)
-            sfm_fuzz_die("sfm_state_reset", e.message);
-        g.clean_generation = sfm_state_refresh(g.state, &g.held)->generation;
-    }
-    if (sfm_history_clear(g.history) != 0)
-        sfm_fuzz_die("sfm_history_clear", NULL);
-    if (sfm_records_reset(g.records, g.org) != 0)
-        sfm_fuzz_die("sfm_records_reset", NULL);
-    sfm_sessions_clear(g.sessions);
-    atomic_store(&g.usage.used, 0);
+    sfm_fuzz_server_clean(&g.srv);
     for (size_t i = 0; i < N_TOKEN_USERS; i++)
         issue(SFM_TOKEN_ACCESS, k_token_users[i].username, "", "", g.tokens[i]);
     issue(SFM_TOKEN_REFRESH, "admin@acme.test", CLIENT_ID, "", g.refresh);
@@ -657,7 +598,7 @@ static size_t history_count(void)
 {
     sfm_history_filter f = {.limit = HISTORY_KEPT};
     char *text = NULL;
-    if (sfm_history_query_json(g.history, &f, &text) != 0)
+    if (sfm_history_query_json(g.srv.history, &f, &text) != 0)
         sfm_fuzz_die("sfm_history_query_json", NULL);
     json_t *j = json_loads(text, 0, NULL);
     if (!json_is_array(j))
@@ -746,7 +687,7 @@ static int run_request(const char *chunk, size_t len)
 
     sfm_request req = {
         .peer = g.peers[peer],
-        .snap = sfm_state_refresh(g.state, &g.held),
+        .snap = sfm_fuzz_server_snapshot(&g.srv),
         .method = method,
         .path = target,
         .headers = headers,
@@ -758,7 +699,7 @@ static int run_request(const char *chunk, size_t len)
         .body_too_large = too_large,
     };
     sfm_response resp;
-    sfm_http_handle(&g.app, &req, &resp);
+    sfm_http_handle(&g.srv.app, &req, &resp);
     if (g.trace)
         fprintf(stderr, "%s %.200s [%s] -> %d %s %s: %.*s\n", method, target, k_peer_names[peer], resp.status,
                 resp.content_type ? resp.content_type : "-", resp.denied ? resp.denied : "-",
