@@ -34,7 +34,6 @@ import json
 import os
 import re
 import resource
-import select
 import shutil
 import signal
 import ssl
@@ -49,7 +48,9 @@ import urllib.request
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FIXTURES = os.path.join(SOURCE_DIR, "fixtures", "default-org.json")
-READY = re.compile(r"^sfmtls ready mtls=https://127\.0\.0\.1:(\d+) standard=https://127\.0\.0\.1:(\d+)$")
+# The e2e harness's ready-line reader and pattern.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
+from sfmtls_e2e import READY_RE as READY, first_line  # noqa: E402
 WORKERS = re.compile(r"ready: (\d+) worker")
 
 TOKEN_BODY = ("grant_type=password&client_id=ck-partner&client_secret=cs-partner"
@@ -86,18 +87,7 @@ class Server:
         return None
 
     def _ready_line(self, timeout):
-        fd = self.proc.stdout.fileno()
-        buf = b""
-        deadline = time.monotonic() + timeout
-        while b"\n" not in buf and time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-            if not r:
-                break
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            buf += chunk
-        return buf.split(b"\n", 1)[0].decode(errors="replace")
+        return first_line(self.proc, timeout)
 
     def stderr_text(self):
         with open(self.stderr_path, errors="replace") as f:

@@ -45,7 +45,6 @@ import json
 import os
 import re
 import resource
-import select
 import shutil
 import signal
 import socket
@@ -59,7 +58,9 @@ import time
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FIXTURES = os.path.join(SOURCE_DIR, "fixtures", "default-org.json")
-READY = re.compile(r"^sfmtls ready mtls=https://127\.0\.0\.1:(\d+) standard=https://127\.0\.0\.1:(\d+)$")
+# The e2e harness's ready-line reader and pattern.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
+from sfmtls_e2e import READY_RE as READY, first_line  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 GET_PATH = "/services/data/"
 POST_PATH = "/services/oauth2/revoke"
@@ -107,21 +108,6 @@ def children_of(pid):
     return out
 
 
-def read_ready(proc, timeout=30):
-    fd = proc.stdout.fileno()
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while b"\n" not in buf and time.monotonic() < deadline:
-        r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not r:
-            break
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        buf += chunk
-    return buf.split(b"\n", 1)[0].decode(errors="replace")
-
-
 class Sfmtls:
     name = "sfmtls"
 
@@ -135,7 +121,7 @@ class Sfmtls:
         t0 = time.monotonic()
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=self.err, env=env)
-        line = read_ready(self.proc)
+        line = first_line(self.proc, 30)
         self.ready_s = time.monotonic() - t0
         m = READY.match(line)
         if not m:

@@ -30,7 +30,8 @@ import tempfile
 import time
 import unittest
 
-SOURCE_DIR = os.environ.get("SFMTLS_SOURCE_DIR", "/work/main")
+SOURCE_DIR = os.environ.get("SFMTLS_SOURCE_DIR",
+                            os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SERVER_BIN = os.environ.get("SFMTLS_SERVER_BIN", os.path.join(SOURCE_DIR, "build/dev/server/sfmtls-server"))
 CA_BIN = os.environ.get("SFMTLS_CA_BIN", os.path.join(SOURCE_DIR, "build/dev/ca/sfmtls-ca"))
 FIXTURES = os.path.join(SOURCE_DIR, "fixtures/default-org.json")
@@ -96,6 +97,26 @@ def org_fixture():
     return org
 
 
+def first_line(proc, timeout):
+    """The first line `proc` writes on stdout (the ready line), waiting at most
+    `timeout` seconds; what came so far when it exits or the time is up."""
+    fd = proc.stdout.fileno()
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        r, _, _ = select.select([fd], [], [], left)
+        if not r:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.split(b"\n", 1)[0].decode(errors="replace")
+
+
 class ServerError(AssertionError):
     pass
 
@@ -126,21 +147,7 @@ class Server:
         self.mtls_port, self.std_port = int(m.group(1)), int(m.group(2))
 
     def _read_line(self, timeout):
-        fd = self.proc.stdout.fileno()
-        buf = b""
-        deadline = time.monotonic() + timeout
-        while b"\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            r, _, _ = select.select([fd], [], [], left)
-            if not r:
-                break
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            buf += chunk
-        return buf.split(b"\n", 1)[0].decode(errors="replace")
+        return first_line(self.proc, timeout)
 
     def stderr_text(self):
         with open(self.stderr_path, errors="replace") as f:
