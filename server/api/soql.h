@@ -57,7 +57,8 @@ void sfm_soql_invalid_type(const sfm_soql *q, sfm_data_error *e);
  * On success *out is {"totalSize":N,"done":true,"records":[...]}: each record
  * {"attributes":{"type","url"}, then the selected fields in SELECT order};
  * COUNT() gives totalSize and an empty "records". A field absent from a
- * record is null. On failure returns a negative code and fills *e: a field the
+ * record is null. *out shares no value with `records`: it stays valid when
+ * they change or go. On failure returns a negative code and fills *e: a field the
  * type does not have is INVALID_FIELD (400) with Salesforce's "No such column
  * 'X' on entity 'T'..." message.
  */
