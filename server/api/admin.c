@@ -334,6 +334,10 @@ static void user_patch(const sfm_app *app, const sfm_request *req, sfm_response 
     /* Answer from the snapshot the change made. */
     sfm_snapshot *snap = sfm_state_acquire(app->state);
     long ui = sfm_org_find_user(snap->org, username);
+    /* Deactivating a user ends their sessions for good, as on Salesforce:
+     * reactivating does not bring them back. */
+    if (ui >= 0 && p.active == 0)
+        sfm_sessions_revoke_user(app->sessions, snap->org->users[ui].id);
     sfm_response_json(resp, 200, ui >= 0 ? user_json(snap, (size_t)ui) : NULL);
     sfm_snapshot_unref(snap);
 out:

@@ -173,6 +173,20 @@ class PolicyRows(PkiServerTestCase):
         a = self.call("GET", f"/services/data/v{V}/", listener="standard", token=tok)
         self.assertEqual((a.status, a.json()), (401, INVALID_SESSION))
 
+    def test_row03_deactivation_ends_the_users_sessions_for_good(self):
+        tok = self.token("user@acme.test", "User-123", listener="standard")
+        path = f"/services/data/v{V}/sobjects"
+        self.assertEqual(self.call("GET", path, listener="standard", token=tok).status, 200)
+        for active in (False, True):
+            st, _, data = admin(self.server, "PATCH", "/__admin/users/user@acme.test", {"active": active},
+                                token="rows-admin-token")
+            self.assertEqual(st, 200, data)
+        a = self.call("GET", path, listener="standard", token=tok)
+        self.assert_denied(a, 401, "INVALID_SESSION", "application/json")
+        self.assertEqual(a.json(), INVALID_SESSION)
+        self.assert_entry(a, "standard", None, "denied", "INVALID_SESSION", "Session expired or invalid",
+                          f"GET {path}")
+
     # ---- row 4: wrong user, password, inactive user
 
     def test_row04_bad_credentials(self):
