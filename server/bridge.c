@@ -4,7 +4,9 @@
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -30,6 +32,24 @@ struct req_state {
     size_t len, cap;
     int too_large;
 };
+
+/*
+ * libmicrohttpd 0.9.75 sets TCP_NODELAY and TCP_CORK around every answer on
+ * a connection it did not accept itself, and gives up on a socket only when
+ * the call fails with EINVAL, ENOPROTOOPT or ENOTSOCK. Linux answers
+ * EOPNOTSUPP on the socketpair, so that was two failed system calls per
+ * request. This definition takes the place of the C library's for the whole
+ * process and reports the same failure as ENOPROTOOPT ("no such option at
+ * this level", which it is), after which libmicrohttpd marks the socket as
+ * not TCP/IP and stops trying. Every other call behaves as before.
+ */
+int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
+{
+    long rc = syscall(SYS_setsockopt, fd, level, name, value, len);
+    if (rc < 0 && errno == EOPNOTSUPP && level == IPPROTO_TCP)
+        errno = ENOPROTOOPT;
+    return (int)rc;
+}
 
 static void quiet_logger(void *cls, const char *fmt, va_list ap)
 {
@@ -216,9 +236,7 @@ int sfm_bridge_fd(const sfm_bridge *b)
 int sfm_bridge_add(sfm_bridge *b, int fd, sfm_peer *peer)
 {
     /* The client's real address travels in `peer`; libmicrohttpd gets the
-     * socketpair's own kind of address. (It still tries TCP_NODELAY and
-     * TCP_CORK around each answer: 0.9.75 stops only on EINVAL, ENOPROTOOPT
-     * or ENOTSOCK, and Linux answers EOPNOTSUPP on AF_UNIX.) */
+     * socketpair's own kind of address (and see setsockopt above). */
     struct sockaddr sa = {.sa_family = AF_UNIX};
     b->adding = peer;
     if (MHD_add_connection(b->mhd, fd, &sa, sizeof(sa)) != MHD_YES) {

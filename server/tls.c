@@ -618,6 +618,67 @@ void sfm_tls_ctx_unref(sfm_tls_ctx *ctx)
     free(ctx);
 }
 
+/*
+ * wolfSSL asks for a record in two reads, its 5-byte header and then its
+ * body, and then once more to learn that nothing else came: three receive
+ * calls for one request. This callback receives up to READ_AHEAD bytes at
+ * once and keeps what wolfSSL did not ask for yet (only while there is
+ * some: an idle connection holds no buffer), so a request costs one.
+ */
+#define READ_AHEAD (16 * 1024 + 512)
+
+static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+    (void)ssl;
+    sfm_tls_conn *t = arg;
+    size_t want = (size_t)sz;
+    if (t->rx_off < t->rx_len) {
+        size_t n = t->rx_len - t->rx_off < want ? t->rx_len - t->rx_off : want;
+        memcpy(buf, t->rx + t->rx_off, n);
+        t->rx_off += n;
+        if (t->rx_off == t->rx_len) {
+            free(t->rx);
+            t->rx = NULL;
+            t->rx_len = t->rx_off = 0;
+        }
+        return (int)n;
+    }
+    unsigned char ahead[READ_AHEAD];
+    int direct = want >= sizeof(ahead);
+    size_t cap = direct ? want : sizeof(ahead);
+    ssize_t got = recv(t->fd, direct ? (void *)buf : (void *)ahead, cap, 0);
+    if (got < 0) {
+        t->rx_more = 0;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return WOLFSSL_CBIO_ERR_WANT_READ;
+        if (errno == EINTR)
+            return WOLFSSL_CBIO_ERR_ISR;
+        if (errno == ECONNRESET)
+            return WOLFSSL_CBIO_ERR_CONN_RST;
+        return WOLFSSL_CBIO_ERR_GENERAL;
+    }
+    if (got == 0) {
+        t->rx_more = 0;
+        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+    }
+    t->rx_more = (size_t)got == cap;
+    if (direct || (size_t)got <= want) {
+        if (!direct)
+            memcpy(buf, ahead, (size_t)got);
+        return (int)got;
+    }
+    /* Keep the rest for wolfSSL's next read. */
+    size_t rest = (size_t)got - want;
+    t->rx = malloc(rest);
+    if (!t->rx)
+        return WOLFSSL_CBIO_ERR_GENERAL;
+    memcpy(t->rx, ahead + want, rest);
+    t->rx_len = rest;
+    t->rx_off = 0;
+    memcpy(buf, ahead, want);
+    return sz;
+}
+
 int sfm_tls_conn_init(sfm_tls_conn *t, sfm_tls_ctx *ctx, int fd)
 {
     memset(t, 0, sizeof(*t));
@@ -628,6 +689,9 @@ int sfm_tls_conn_init(sfm_tls_conn *t, sfm_tls_ctx *ctx, int fd)
         wolfSSL_free(ssl);
         return -EIO;
     }
+    t->fd = fd;
+    wolfSSL_SSLSetIORecv(ssl, io_recv);
+    wolfSSL_SetIOReadCtx(ssl, t);
     wolfSSL_set_app_data(ssl, t);
     wolfSSL_SetCertCbCtx(ssl, t);
     t->ssl = ssl;
@@ -645,6 +709,9 @@ void sfm_tls_conn_cleanup(sfm_tls_conn *t)
     t->cert = NULL;
     sfm_tls_ctx_unref(t->ctx);
     t->ctx = NULL;
+    free(t->rx);
+    t->rx = NULL;
+    t->rx_len = t->rx_off = 0;
 }
 
 static void describe(sfm_tls_conn *t, int err)
@@ -761,9 +828,9 @@ enum sfm_io sfm_tls_write(sfm_tls_conn *t, const void *buf, size_t len)
     }
 }
 
-int sfm_tls_pending(sfm_tls_conn *t)
+int sfm_tls_buffered(const sfm_tls_conn *t)
 {
-    return wolfSSL_pending(t->ssl);
+    return t->rx_off < t->rx_len || t->rx_more || wolfSSL_pending(t->ssl) > 0 || wolfSSL_has_pending(t->ssl);
 }
 
 void sfm_tls_close_notify(sfm_tls_conn *t)

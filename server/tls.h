@@ -98,6 +98,10 @@ typedef struct sfm_tls_conn {
     int saw_chain_ca;
     int l1_ran; /* the verify callback judged a chain in this handshake */
     uint64_t ticket_id;
+    int fd;
+    unsigned char *rx; /* bytes read ahead of what wolfSSL asked for */
+    size_t rx_len, rx_off;
+    int rx_more; /* the last recv filled its buffer: the socket may hold more */
     /* read-only for the caller */
     sfm_cert_info *cert;         /* NULL: no client certificate (owned reference) */
     char error[SFM_TLS_ERR_LEN]; /* why the last step failed */
@@ -119,8 +123,13 @@ enum sfm_io sfm_tls_handshake(sfm_tls_conn *t);
 enum sfm_io sfm_tls_read(sfm_tls_conn *t, void *buf, size_t len, size_t *n);
 /** Writes all of buf or nothing; after SFM_IO_WANT_WRITE call again with the same buf. */
 enum sfm_io sfm_tls_write(sfm_tls_conn *t, const void *buf, size_t len);
-/** Plaintext already decrypted inside wolfSSL. */
-int sfm_tls_pending(sfm_tls_conn *t);
+/**
+ * Whether a read could make progress without the socket becoming readable
+ * again: bytes read ahead, plaintext decrypted inside wolfSSL, or a last
+ * receive that filled its buffer. The worker reads only then or on a
+ * readiness event, which spares the receive that would only say EAGAIN.
+ */
+int sfm_tls_buffered(const sfm_tls_conn *t);
 /** Sends close_notify once, without waiting for the peer's. */
 void sfm_tls_close_notify(sfm_tls_conn *t);
 

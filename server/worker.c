@@ -82,6 +82,10 @@ struct conn {
     unsigned char *to_tls; /* plaintext wolfSSL_write must be given again, unchanged */
     size_t to_tls_len;
     int tls_eof, pair_eof, pair_shut, failed;
+    int tcp_ready;  /* the socket may have bytes: epoll said so, or a read has not drained it */
+    int pair_ready; /* the same for the bridge's answers */
+    int kicked;     /* on the worker's kicked list */
+    struct conn *knext;
     size_t lingered; /* bytes dropped in CONN_LINGER */
     int64_t deadline;
     struct conn_list *timer; /* handshake or idle list; NULL once closed */
@@ -107,6 +111,8 @@ struct sfm_worker {
     struct conn_list hs, idle; /* FIFO by deadline: the timeout is fixed per list */
     struct conn *pending;      /* connections with work left after their budget */
     struct conn *zombies;      /* closed this iteration; freed at its end */
+    struct conn *kicked;       /* gave the bridge a request this iteration */
+    int bridge_dirty;          /* the bridge has input to act on */
     size_t nconns;
     size_t peak; /* most connections since the last trim */
     int64_t last_trim;
@@ -189,6 +195,22 @@ static void schedule(struct conn *c)
     c->pending = 1;
     c->pnext = c->w->pending;
     c->w->pending = c;
+}
+
+/*
+ * The connection handed the bridge something to act on. The bridge runs once
+ * at the end of the iteration, and then the kicked connections read its
+ * answers at once, instead of waiting one more epoll round for them.
+ */
+static void kick(struct conn *c)
+{
+    sfm_worker *w = c->w;
+    w->bridge_dirty = 1;
+    if (c->kicked)
+        return;
+    c->kicked = 1;
+    c->knext = w->kicked;
+    w->kicked = c;
 }
 
 static void conn_close(struct conn *c)
@@ -346,22 +368,38 @@ static void pump_in(struct conn *c)
 {
     sfm_worker *w = c->w;
     for (int i = 0; i < MAX_ROUNDS; i++) {
-        if (c->to_pair_len && to_pair_flush(c) != 0)
-            return;
+        if (c->to_pair_len) {
+            int rc = to_pair_flush(c);
+            if (rc < 0)
+                return;
+            kick(c);
+            if (rc > 0)
+                return;
+        }
         if (c->tls_eof) {
             if (!c->pair_shut) {
                 shutdown(c->pair.fd, SHUT_WR);
                 c->pair_shut = 1;
+                kick(c);
             }
             return;
         }
+        /* Level-triggered epoll tells when more comes: a read that would
+         * only say EAGAIN is one system call per request for nothing. */
+        if (!c->tcp_ready && !sfm_tls_buffered(&c->tls))
+            return;
         size_t n = 0;
         switch (sfm_tls_read(&c->tls, w->scratch, sizeof(w->scratch), &n)) {
         case SFM_IO_OK:
+            kick(c);
             if (to_pair_write(c, w->scratch, n) != 0)
                 return;
+            c->tcp_ready = 0;
             break;
-        case SFM_IO_WANT_READ: c->tls_wants_write = 0; return;
+        case SFM_IO_WANT_READ:
+            c->tls_wants_write = 0;
+            c->tcp_ready = 0;
+            return;
         case SFM_IO_WANT_WRITE: c->tls_wants_write = 1; return;
         case SFM_IO_CLOSED: c->tls_eof = 1; break;
         case SFM_IO_ERROR: conn_fail(c, NULL); return;
@@ -416,13 +454,22 @@ static void pump_out(struct conn *c)
             conn_close(c);
             return;
         }
+        if (!c->pair_ready)
+            return;
         ssize_t n = recv(c->pair.fd, w->scratch, sizeof(w->scratch), 0);
         if (n > 0) {
             if (tls_write_or_keep(c, w->scratch, (size_t)n, 1) != 0)
                 return;
+            /* A short read drained the pair (the bridge writes only while
+             * it runs, on this thread); epoll says when it has more. */
+            if ((size_t)n < sizeof(w->scratch)) {
+                c->pair_ready = 0;
+                return;
+            }
         } else if (n == 0) {
             c->pair_eof = 1;
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->pair_ready = 0;
             return;
         } else {
             snprintf(c->tls.error, sizeof(c->tls.error), "socketpair: %s", strerror(errno));
@@ -456,6 +503,8 @@ static int conn_open(struct conn *c)
     }
     c->state = CONN_OPEN;
     c->tls_wants_write = 0;
+    c->tcp_ready = 1; /* the request may have come with the handshake's last flight */
+    w->bridge_dirty = 1;
     timer_set(c, &w->idle, now_ms() + w->idle_ms);
     if (c->tls.cert && c->tls.cert->reason != SFM_L1_OK)
         sfm_log(SFM_LOG_INFO, "certificate_failed", "%s listener=%s peer=%s fingerprint=%s",
@@ -714,6 +763,25 @@ static void run_pending(sfm_worker *w)
     }
 }
 
+/* Reads the answers the bridge just wrote for the connections that sent it
+ * requests in this iteration. */
+static void run_kicked(sfm_worker *w)
+{
+    struct conn *list = w->kicked;
+    w->kicked = NULL;
+    while (list) {
+        struct conn *c = list;
+        list = c->knext;
+        c->kicked = 0;
+        if (c->state != CONN_OPEN)
+            continue;
+        c->pair_ready = 1;
+        pump_out(c);
+        if (c->state == CONN_OPEN)
+            conn_watch(c);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     sfm_worker *w = arg;
@@ -736,6 +804,7 @@ static void *worker_main(void *arg)
                 struct conn *c = container_of(s, struct conn, tcp);
                 if (c->state == CONN_CLOSED)
                     break;
+                c->tcp_ready = 1;
                 if ((evs[i].events & EPOLLERR) && c->state == CONN_OPEN) {
                     conn_fail(c, NULL);
                     break;
@@ -745,8 +814,10 @@ static void *worker_main(void *arg)
             }
             case SRC_PAIR: {
                 struct conn *c = container_of(s, struct conn, pair);
-                if (c->state != CONN_CLOSED)
-                    conn_step(c);
+                if (c->state == CONN_CLOSED)
+                    break;
+                c->pair_ready = 1;
+                conn_step(c);
                 break;
             }
             case SRC_BRIDGE: run_bridge = 1; break;
@@ -758,9 +829,12 @@ static void *worker_main(void *arg)
             }
             }
         }
-        if (run_bridge || sfm_bridge_timeout_ms(w->bridge) == 0)
-            sfm_bridge_run(w->bridge);
         run_pending(w);
+        if (run_bridge || w->bridge_dirty || sfm_bridge_timeout_ms(w->bridge) == 0) {
+            w->bridge_dirty = 0;
+            sfm_bridge_run(w->bridge);
+        }
+        run_kicked(w);
         now = now_ms();
         expire(w, now);
         free_zombies(w);
@@ -772,6 +846,7 @@ static void *worker_main(void *arg)
     while (w->idle.head)
         conn_close(w->idle.head);
     run_pending(w);
+    run_kicked(w);
     free_zombies(w);
     sfm_tls_thread_cleanup();
     return NULL;

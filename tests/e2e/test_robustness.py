@@ -7,11 +7,14 @@ holding no more descriptors than before; silent peers are cut off after
 
 import concurrent.futures
 import os
+import re
 import socket
+import ssl
 import time
 import unittest
 
-from sfmtls_e2e import ServerTestCase, client_hello, poll_until, reset_close, tls_socket, wait_for_eof
+from sfmtls_e2e import (ServerTestCase, client_hello, poll_until, reset_close, tls_context, tls_socket,
+                        wait_for_eof)
 
 FLOOD = 1000
 KINDS = ("garbage_close", "garbage_wait", "half_hello_close", "half_hello_wait",
@@ -185,6 +188,105 @@ class SlowClientTests(ServerTestCase):
             self.assertLess(time.monotonic() - start, 3.0)
         finally:
             s.close()
+
+
+def memory_tls(server, cert):
+    """(socket, SSLObject, incoming BIO, outgoing BIO) after a TLS 1.3 handshake whose client
+    Finished is still held in the outgoing BIO: the caller decides what travels with it."""
+    sock = socket.create_connection(("127.0.0.1", server.port("mtls")), timeout=10)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = tls_context(server.ca, cert).wrap_bio(incoming, outgoing, server_hostname="localhost")
+    while True:
+        try:
+            obj.do_handshake()
+            return sock, obj, incoming, outgoing
+        except ssl.SSLWantReadError:
+            data = outgoing.read()
+            if data:
+                sock.sendall(data)
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed during the handshake")
+            incoming.write(chunk)
+
+
+def read_answers(sock, obj, incoming, count):
+    """Reads until `count` complete HTTP answers (Content-Length framed) arrived; returns their status lines."""
+    data, statuses = b"", []
+    deadline = time.monotonic() + 10
+    while len(statuses) < count and time.monotonic() < deadline:
+        try:
+            data += obj.read(65536)
+        except ssl.SSLWantReadError:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            incoming.write(chunk)
+            continue
+        while b"\r\n\r\n" in data:
+            head, _, rest = data.partition(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            if len(rest) < length:
+                break
+            statuses.append(head.split(b"\r\n", 1)[0].decode())
+            data = rest[length:]
+    return statuses
+
+
+class ReadAheadTests(ServerTestCase):
+    """The server reads ahead of wolfSSL and only reads a socket again when epoll says it has bytes:
+    whatever arrives together must still be answered, at once."""
+
+    REQUEST = b"GET /__admin/health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+    @classmethod
+    def prepare(cls):
+        cls.good = cls.server.issue("ahead")
+
+    def test_request_sent_with_the_client_finished(self):
+        sock, obj, incoming, outgoing = memory_tls(self.server, self.good)
+        try:
+            obj.write(self.REQUEST)
+            sock.sendall(outgoing.read())  # Finished and the request record in one write
+            self.assertEqual(read_answers(sock, obj, incoming, 1), ["HTTP/1.1 200 OK"])
+        finally:
+            sock.close()
+
+    def test_records_arriving_together_are_all_answered(self):
+        sock, obj, incoming, outgoing = memory_tls(self.server, self.good)
+        try:
+            sock.sendall(outgoing.read())
+            for _ in range(3):
+                obj.write(self.REQUEST)  # three records, sent in one write
+            sock.sendall(outgoing.read())
+            self.assertEqual(read_answers(sock, obj, incoming, 3), ["HTTP/1.1 200 OK"] * 3)
+            # and the connection still serves the next request sent alone
+            obj.write(self.REQUEST)
+            sock.sendall(outgoing.read())
+            self.assertEqual(read_answers(sock, obj, incoming, 1), ["HTTP/1.1 200 OK"])
+        finally:
+            sock.close()
+
+    def test_pipelined_requests_in_one_record(self):
+        sock, obj, incoming, outgoing = memory_tls(self.server, self.good)
+        try:
+            obj.write(self.REQUEST * 4)
+            sock.sendall(outgoing.read())
+            self.assertEqual(read_answers(sock, obj, incoming, 4), ["HTTP/1.1 200 OK"] * 4)
+        finally:
+            sock.close()
+
+    def test_large_body_across_many_records(self):
+        sock, obj, incoming, outgoing = memory_tls(self.server, self.good)
+        try:
+            body = b"token=" + b"a" * (200 * 1024)
+            obj.write(b"POST /services/oauth2/revoke HTTP/1.1\r\nHost: localhost\r\n"
+                      b"Content-Type: application/x-www-form-urlencoded\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            sock.sendall(outgoing.read())
+            self.assertEqual(read_answers(sock, obj, incoming, 1), ["HTTP/1.1 400 Bad Request"])
+        finally:
+            sock.close()
 
 
 if __name__ == "__main__":
