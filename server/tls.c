@@ -643,12 +643,14 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
         }
         return (int)n;
     }
+    if (!t->readable)
+        return WOLFSSL_CBIO_ERR_WANT_READ;
     unsigned char ahead[READ_AHEAD];
     int direct = want >= sizeof(ahead);
     size_t cap = direct ? want : sizeof(ahead);
     ssize_t got = recv(t->fd, direct ? (void *)buf : (void *)ahead, cap, 0);
     if (got < 0) {
-        t->rx_more = 0;
+        t->readable = 0;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return WOLFSSL_CBIO_ERR_WANT_READ;
         if (errno == EINTR)
@@ -657,11 +659,9 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
             return WOLFSSL_CBIO_ERR_CONN_RST;
         return WOLFSSL_CBIO_ERR_GENERAL;
     }
-    if (got == 0) {
-        t->rx_more = 0;
+    if (got == 0)
         return WOLFSSL_CBIO_ERR_CONN_CLOSE;
-    }
-    t->rx_more = (size_t)got == cap;
+    t->readable = (size_t)got == cap; /* a short read drained the socket */
     if (direct || (size_t)got <= want) {
         if (!direct)
             memcpy(buf, ahead, (size_t)got);
@@ -690,6 +690,7 @@ int sfm_tls_conn_init(sfm_tls_conn *t, sfm_tls_ctx *ctx, int fd)
         return -EIO;
     }
     t->fd = fd;
+    t->readable = 1;
     wolfSSL_SSLSetIORecv(ssl, io_recv);
     wolfSSL_SetIOReadCtx(ssl, t);
     wolfSSL_set_app_data(ssl, t);
@@ -828,9 +829,14 @@ enum sfm_io sfm_tls_write(sfm_tls_conn *t, const void *buf, size_t len)
     }
 }
 
+void sfm_tls_readable(sfm_tls_conn *t)
+{
+    t->readable = 1;
+}
+
 int sfm_tls_buffered(const sfm_tls_conn *t)
 {
-    return t->rx_off < t->rx_len || t->rx_more || wolfSSL_pending(t->ssl) > 0 || wolfSSL_has_pending(t->ssl);
+    return t->rx_off < t->rx_len || t->readable || wolfSSL_pending(t->ssl) > 0 || wolfSSL_has_pending(t->ssl);
 }
 
 void sfm_tls_close_notify(sfm_tls_conn *t)

@@ -101,7 +101,7 @@ typedef struct sfm_tls_conn {
     int fd;
     unsigned char *rx; /* bytes read ahead of what wolfSSL asked for */
     size_t rx_len, rx_off;
-    int rx_more; /* the last recv filled its buffer: the socket may hold more */
+    int readable; /* the socket may hold bytes (sfm_tls_readable; cleared when a read drains it) */
     /* read-only for the caller */
     sfm_cert_info *cert;         /* NULL: no client certificate (owned reference) */
     char error[SFM_TLS_ERR_LEN]; /* why the last step failed */
@@ -124,10 +124,15 @@ enum sfm_io sfm_tls_read(sfm_tls_conn *t, void *buf, size_t len, size_t *n);
 /** Writes all of buf or nothing; after SFM_IO_WANT_WRITE call again with the same buf. */
 enum sfm_io sfm_tls_write(sfm_tls_conn *t, const void *buf, size_t len);
 /**
- * Whether a read could make progress without the socket becoming readable
- * again: bytes read ahead, plaintext decrypted inside wolfSSL, or a last
- * receive that filled its buffer. The worker reads only then or on a
- * readiness event, which spares the receive that would only say EAGAIN.
+ * The socket may hold bytes: epoll said so. A read drains it and clears
+ * this; until it is set again, wolfSSL's reads are told "want read" without
+ * a system call (a TLS 1.3 handshake step otherwise asks the socket up to a
+ * dozen times in a row). Level-triggered epoll makes this safe.
+ */
+void sfm_tls_readable(sfm_tls_conn *t);
+/**
+ * Whether a read could make progress now: bytes read ahead, plaintext
+ * decrypted inside wolfSSL, or a socket not known to be drained.
  */
 int sfm_tls_buffered(const sfm_tls_conn *t);
 /** Sends close_notify once, without waiting for the peer's. */

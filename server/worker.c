@@ -82,8 +82,7 @@ struct conn {
     unsigned char *to_tls; /* plaintext wolfSSL_write must be given again, unchanged */
     size_t to_tls_len;
     int tls_eof, pair_eof, pair_shut, failed;
-    int tcp_ready;  /* the socket may have bytes: epoll said so, or a read has not drained it */
-    int pair_ready; /* the same for the bridge's answers */
+    int pair_ready; /* the bridge's side may have bytes: epoll said so, or a read has not drained it */
     int kicked;     /* on the worker's kicked list */
     struct conn *knext;
     size_t lingered; /* bytes dropped in CONN_LINGER */
@@ -386,7 +385,7 @@ static void pump_in(struct conn *c)
         }
         /* Level-triggered epoll tells when more comes: a read that would
          * only say EAGAIN is one system call per request for nothing. */
-        if (!c->tcp_ready && !sfm_tls_buffered(&c->tls))
+        if (!sfm_tls_buffered(&c->tls))
             return;
         size_t n = 0;
         switch (sfm_tls_read(&c->tls, w->scratch, sizeof(w->scratch), &n)) {
@@ -394,12 +393,8 @@ static void pump_in(struct conn *c)
             kick(c);
             if (to_pair_write(c, w->scratch, n) != 0)
                 return;
-            c->tcp_ready = 0;
             break;
-        case SFM_IO_WANT_READ:
-            c->tls_wants_write = 0;
-            c->tcp_ready = 0;
-            return;
+        case SFM_IO_WANT_READ: c->tls_wants_write = 0; return;
         case SFM_IO_WANT_WRITE: c->tls_wants_write = 1; return;
         case SFM_IO_CLOSED: c->tls_eof = 1; break;
         case SFM_IO_ERROR: conn_fail(c, NULL); return;
@@ -503,7 +498,6 @@ static int conn_open(struct conn *c)
     }
     c->state = CONN_OPEN;
     c->tls_wants_write = 0;
-    c->tcp_ready = 1; /* the request may have come with the handshake's last flight */
     w->bridge_dirty = 1;
     timer_set(c, &w->idle, now_ms() + w->idle_ms);
     if (c->tls.cert && c->tls.cert->reason != SFM_L1_OK)
@@ -804,7 +798,7 @@ static void *worker_main(void *arg)
                 struct conn *c = container_of(s, struct conn, tcp);
                 if (c->state == CONN_CLOSED)
                     break;
-                c->tcp_ready = 1;
+                sfm_tls_readable(&c->tls);
                 if ((evs[i].events & EPOLLERR) && c->state == CONN_OPEN) {
                     conn_fail(c, NULL);
                     break;
