@@ -8,6 +8,7 @@
  *           --method GET|POST --path PATH [--header 'Name: value']...
  *           [--body-file F --content-type TYPE] [--keepalive 1|0] [--expect-status 200]
  *           [--server-name NAME] [--timeout S] [--show-first] [--ciphers LIST]
+ *           [--rate R] [--resume 1|0]
  *
  * Design: T threads, each multiplexing its C/T connections with non-blocking
  * sockets and one edge-triggered epoll set (the model of wrk). The generator
@@ -19,15 +20,42 @@
  * connections.
  *
  * Each connection is a state machine (one `conn_step` performs all
- * transitions) that sends one request at a time (closed loop: the next
- * request leaves when the previous response is complete, so latencies under
- * saturation understate what an open-loop client would see). With
- * --keepalive 1 every connection is opened and handshaken before the clock
- * starts; a connection the server closes (Connection: close, EOF, reset) is
- * reopened when its next request starts, counted in "reconnects", and the
- * new handshake is part of that request's latency. With --keepalive 0 each
- * request opens its own connection (full handshake, no resumption) and its
- * latency runs from connect() to the end of the response.
+ * transitions) that sends one request at a time. Without --rate the load is
+ * a closed loop: the next request leaves when the previous response is
+ * complete, so latencies under saturation understate what an open-loop
+ * client would see. With --keepalive 1 every connection is opened and
+ * handshaken before the clock starts; a connection the server closes
+ * (Connection: close, EOF, reset) is reopened when its next request starts,
+ * counted in "reconnects", and the new handshake is part of that request's
+ * latency. With --keepalive 0 each request opens its own connection (a full
+ * handshake unless --resume) and its latency runs from connect() to the end
+ * of the response.
+ *
+ * --rate R (open loop, R requests per second in all): each thread gets the
+ * share of R of its connections and gives every request an intended send
+ * time on a fixed schedule (thread i's schedule is offset by i/T of an
+ * interval, so the threads interleave). A request leaves on the first free
+ * connection of its thread (free ones are taken in turn, so the load spreads
+ * over them) when its time comes, or as soon as one frees up if all are busy,
+ * and its latency runs from the intended time, not from when it left: a
+ * stalled server shows in the latencies instead of silently slowing the
+ * generator down (no coordinated omission). "lag" is how long after its
+ * intended time a request actually left (the generator's own wake-up delay,
+ * or a backlog); "service_*" the latencies from when requests actually left
+ * (what the closed loop would see: the server without the generator's lag);
+ * "late" counts the requests that left 1 ms or more late;
+ * "scheduled" the intended times within the run; "unsent" those of them that
+ * never left; "rate_achieved" the requests that left per second.
+ *
+ * --resume 1: each connection slot keeps the session of its last connection
+ * (with its ticket: TLS 1.3 tickets arrive after the handshake, and are read
+ * with the response) and offers it in the slot's next handshake. The client
+ * asks for TLS 1.2 session tickets too. With --keepalive 0 every slot first
+ * makes one uncounted request before the clock starts, so that each counted
+ * handshake can offer a session. "handshakes_run" counts the handshakes
+ * after the clock started, "resume_offered" those of them that offered a
+ * session and "resumed" those that the server resumed
+ * (wolfSSL_session_reused).
  *
  * Counters: "requests" counts complete responses (whatever their status);
  * "status_mismatch" those whose status is not --expect-status; "errors"
@@ -62,7 +90,9 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,6 +117,9 @@
 #define LG_TICK_MS           20  /* timeout and backoff scan period */
 #define LG_MAX_STEPS         64  /* state transitions per conn_step call */
 #define LG_MAX_EVENTS        256
+#define LG_MAX_RATE          10000000.0 /* --rate, requests per second */
+#define LG_LATE_NS           1000000LL  /* a request leaving this late counts in "late" */
+#define LG_TIMER_TAG         UINT64_MAX /* epoll data of a thread's timerfd */
 
 #define LG_HIST_FINE_US     5
 #define LG_HIST_FINE_MAX_US 50000
@@ -125,6 +158,8 @@ struct lg_config {
     int expect_status;
     int timeout_s;
     int show_first;
+    double rate; /* requests per second in all; 0: closed loop */
+    int resume;  /* offer the slot's previous session */
     /* built from the above */
     char *request; /* owned: the bytes sent for every request */
     size_t request_len;
@@ -462,10 +497,16 @@ struct lg_conn {
     uint32_t index;
     uint32_t gen; /* bumped per socket, so stale epoll events are recognised */
     WOLFSSL *ssl;
-    int in_request; /* a request is attached (it counts as a result) */
-    int ever_up;    /* a handshake completed on this slot before */
-    int starved;    /* conn_step ran out of steps: the scan resumes it */
-    int64_t t_start;
+    int in_request;        /* a request is attached (it counts as a result) */
+    int ever_up;           /* a handshake completed on this slot before */
+    int starved;           /* conn_step ran out of steps: the scan resumes it */
+    int hs_done;           /* the current socket's handshake completed */
+    int offered;           /* the current handshake offers a saved session */
+    int parked;            /* --rate: in the thread's queue of free connections */
+    int warm_done;         /* --resume with --keepalive 0: the warm-up request is over */
+    WOLFSSL_SESSION *sess; /* --resume: owned, the slot's last session */
+    int64_t t_start;       /* when the request started: with --rate, its intended time */
+    int64_t t_sent;        /* when it actually started */
     int64_t deadline;
     int64_t not_before; /* backoff: no connection attempt before this */
     size_t wpos;        /* request bytes written */
@@ -478,14 +519,30 @@ struct lg_thread {
     struct lg_run *run;
     const struct lg_config *cfg;
     pthread_t tid;
+    int id;           /* 0 .. threads-1 */
     WOLFSSL_CTX *ctx; /* owned: one per thread, nothing shared across threads */
     int epfd;
     struct lg_conn *conns; /* owned */
     int n_conns;
-    int warmup; /* 1 while connections are opened before the clock starts */
-    int done;   /* connections in LG_CONN_DONE */
+    int warmup;        /* 1 while connections are opened before the clock starts */
+    int warm_requests; /* the warm-up makes one request per slot (--resume, --keepalive 0) */
+    int done;          /* connections in LG_CONN_DONE */
+    /* --rate: the schedule and the queue of free connections */
+    double rate;         /* this thread's share, requests per second */
+    int64_t sched_start; /* intended time of request 0 */
+    uint64_t sched_k;    /* requests taken so far: the next one's index */
+    int64_t due;         /* intended time of request sched_k */
+    uint32_t *parked;    /* owned, a ring of n_conns connection indexes */
+    int park_head, n_parked;
+    int tfd;          /* timerfd, wakes the thread at `due` */
+    int64_t armed_at; /* what tfd is set to; 0 when disarmed */
     /* results */
     uint64_t requests, errors, timeouts, mismatches, handshakes, reconnects;
+    uint64_t handshakes_run, resume_offered, resumed;
+    uint64_t sent, late;
+    uint64_t *lag_hist; /* owned (--rate), LG_HIST_N buckets */
+    uint64_t *svc_hist; /* owned (--rate), LG_HIST_N buckets: latency from the actual start */
+    uint64_t lag_max_us;
     uint64_t *hist; /* owned, LG_HIST_N buckets */
     uint64_t max_us;
     double sum_us;
@@ -506,6 +563,53 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+/* --rate: the intended send time of this thread's request k. */
+static int64_t sched_time(const struct lg_thread *t, uint64_t k)
+{
+    return t->sched_start + (int64_t)((double)k * (double)NS_PER_S / t->rate);
+}
+
+/* --rate: queues a free connection for the next intended time (once). */
+static void park(struct lg_thread *t, struct lg_conn *c)
+{
+    if (c->parked)
+        return;
+    c->parked = 1;
+    t->parked[(t->park_head + t->n_parked) % t->n_conns] = c->index;
+    t->n_parked++;
+}
+
+/* --rate: the connection that has waited longest in the queue. */
+static struct lg_conn *unpark(struct lg_thread *t)
+{
+    struct lg_conn *c = &t->conns[t->parked[t->park_head]];
+
+    t->park_head = (t->park_head + 1) % t->n_conns;
+    t->n_parked--;
+    c->parked = 0;
+    return c;
+}
+
+/*
+ * --resume: keeps the session of a connection whose handshake completed, for
+ * the slot's next handshake. A TLS 1.3 session is only worth keeping with a
+ * ticket; a TLS 1.2 one may still resume by its session id.
+ */
+static void keep_session(struct lg_conn *c)
+{
+    WOLFSSL_SESSION *s = wolfSSL_get1_session(c->ssl);
+
+    if (!s)
+        return;
+    if (wolfSSL_SESSION_has_ticket(s) != WOLFSSL_SUCCESS && wolfSSL_version(c->ssl) == TLS1_3_VERSION) {
+        wolfSSL_SESSION_free(s);
+        return;
+    }
+    if (c->sess)
+        wolfSSL_SESSION_free(c->sess);
+    c->sess = s;
 }
 
 static void note_error(struct lg_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -574,6 +678,8 @@ static const char *tls_error_string(int err, char *buf, size_t len)
 static void conn_close(struct lg_thread *t, struct lg_conn *c, int graceful)
 {
     if (c->ssl) {
+        if (t->cfg->resume && c->hs_done)
+            keep_session(c);
         if (graceful) {
             /* one attempt, no waiting for the peer's close_notify */
             wolfSSL_ERR_clear_error();
@@ -588,6 +694,7 @@ static void conn_close(struct lg_thread *t, struct lg_conn *c, int graceful)
         c->fd = -1;
     }
     c->rlen = 0;
+    c->hs_done = 0;
     c->state = LG_CONN_DOWN;
 }
 
@@ -622,6 +729,8 @@ static void conn_fail(struct lg_thread *t, struct lg_conn *c, int timeout, const
     }
     if (connecting)
         c->not_before = now + LG_BACKOFF_MS * NS_PER_MS;
+    if (t->warmup)
+        c->warm_done = 1; /* no second try before the clock starts */
     c->in_request = 0;
     conn_close(t, c, 0);
 }
@@ -668,13 +777,20 @@ static int conn_next(struct lg_thread *t, struct lg_conn *c)
     const struct lg_config *cfg = t->cfg;
     int64_t now = now_ns();
 
-    if (t->warmup)
+    if (t->warmup) {
+        /* only the warm-up request of --resume with --keepalive 0 */
+        if (!t->warm_requests || c->warm_done)
+            return 0;
+    } else if (cfg->requests == 0 && now >= t->run->end_ns) {
         return 0;
-    if (cfg->requests == 0 && now >= t->run->end_ns)
-        return 0;
+    }
     if (c->state == LG_CONN_DOWN && now < c->not_before)
         return 0;
-    if (cfg->requests > 0 && atomic_fetch_sub(&t->run->tickets, 1) <= 0) {
+    if (!t->warmup && cfg->rate > 0 && now < t->due) {
+        park(t, c);
+        return 0;
+    }
+    if (!t->warmup && cfg->requests > 0 && atomic_fetch_sub(&t->run->tickets, 1) <= 0) {
         conn_close(t, c, 1);
         c->state = LG_CONN_DONE;
         t->done++;
@@ -682,6 +798,24 @@ static int conn_next(struct lg_thread *t, struct lg_conn *c)
     }
     c->in_request = 1;
     c->t_start = now;
+    c->t_sent = now;
+    if (!t->warmup) {
+        t->sent++;
+        if (cfg->rate > 0) {
+            /* the latency runs from the intended time */
+            int64_t lag = now - t->due;
+            uint64_t lag_us = lag > 0 ? (uint64_t)lag / 1000 : 0;
+
+            c->t_start = t->due;
+            t->lag_hist[hist_bucket(lag_us)]++;
+            if (lag_us > t->lag_max_us)
+                t->lag_max_us = lag_us;
+            if (lag >= LG_LATE_NS)
+                t->late++;
+            t->sched_k++;
+            t->due = sched_time(t, t->sched_k);
+        }
+    }
     c->wpos = 0;
     http_reset(&c->http);
     if (c->state == LG_CONN_DOWN) {
@@ -700,14 +834,18 @@ static void conn_complete(struct lg_thread *t, struct lg_conn *c)
 {
     const struct lg_config *cfg = t->cfg;
     int64_t now = now_ns();
-    int counted = cfg->requests > 0 || now <= t->run->end_ns;
+    int counted = !t->warmup && (cfg->requests > 0 || now <= t->run->end_ns);
 
+    if (t->warmup)
+        c->warm_done = 1;
     if (counted) {
         uint64_t us = (uint64_t)(now - c->t_start) / 1000;
         int mismatch = c->http.status != cfg->expect_status;
 
         t->requests++;
         t->hist[hist_bucket(us)]++;
+        if (t->svc_hist)
+            t->svc_hist[hist_bucket((uint64_t)(now - c->t_sent) / 1000)]++;
         t->sum_us += (double)us;
         if (us > t->max_us)
             t->max_us = us;
@@ -716,7 +854,8 @@ static void conn_complete(struct lg_thread *t, struct lg_conn *c)
         if (mismatch || cfg->show_first)
             note_response(t->run, &c->http, mismatch);
     }
-    t->last_ns = now;
+    if (!t->warmup)
+        t->last_ns = now;
     c->in_request = 0;
     if (c->rlen > 0) {
         t->errors++;
@@ -811,6 +950,7 @@ static void conn_step(struct lg_thread *t, struct lg_conn *c, uint32_t events)
                 conn_fail(t, c, 0, "cannot set the server name");
                 break;
             }
+            c->offered = cfg->resume && c->sess && wolfSSL_set_session(c->ssl, c->sess) == WOLFSSL_SUCCESS;
             c->state = LG_CONN_HANDSHAKE;
             break;
         }
@@ -819,6 +959,15 @@ static void conn_step(struct lg_thread *t, struct lg_conn *c, uint32_t events)
             rc = wolfSSL_connect(c->ssl);
             if (rc == WOLFSSL_SUCCESS) {
                 t->handshakes++;
+                if (!t->warmup) {
+                    t->handshakes_run++;
+                    if (c->offered) {
+                        t->resume_offered++;
+                        if (wolfSSL_session_reused(c->ssl))
+                            t->resumed++;
+                    }
+                }
+                c->hs_done = 1;
                 c->ever_up = 1;
                 c->state = c->in_request ? LG_CONN_SENDING : LG_CONN_IDLE;
                 break;
@@ -899,6 +1048,42 @@ static int connecting_count(const struct lg_thread *t)
     return n;
 }
 
+/* Slots whose warm-up request (--resume, --keepalive 0) is not over. */
+static int warm_pending(const struct lg_thread *t)
+{
+    int n = 0;
+    for (int i = 0; i < t->n_conns; i++)
+        n += !t->conns[i].warm_done;
+    return n;
+}
+
+/* --rate: hands the requests that are due to the queued connections, in turn. */
+static void dispatch(struct lg_thread *t)
+{
+    for (int n = t->n_parked; n > 0 && t->n_parked > 0 && now_ns() >= t->due; n--) {
+        struct lg_conn *c = unpark(t);
+
+        /* a queued slot that took a request meanwhile just leaves the queue */
+        if (c->state == LG_CONN_DOWN || c->state == LG_CONN_IDLE)
+            conn_step(t, c, 0);
+    }
+}
+
+/* --rate: sets the thread's timer to the next intended time while connections wait for it. */
+static void arm_timer(struct lg_thread *t)
+{
+    struct itimerspec its;
+    int64_t at = t->n_parked > 0 ? t->due : 0;
+
+    if (at == t->armed_at)
+        return;
+    memset(&its, 0, sizeof(its)); /* all zero disarms */
+    its.it_value.tv_sec = (time_t)(at / NS_PER_S);
+    its.it_value.tv_nsec = (long)(at % NS_PER_S);
+    if (timerfd_settime(t->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        t->armed_at = at;
+}
+
 /*
  * One round of the event loop: waits up to `wait_ms`, steps the connections
  * that have events, and runs the scan every LG_TICK_MS.
@@ -911,8 +1096,17 @@ static void poll_once(struct lg_thread *t, int wait_ms, int64_t *next_scan)
     for (int i = 0; i < n; i++) {
         uint32_t index = (uint32_t)(evs[i].data.u64 >> 32);
         uint32_t gen = (uint32_t)evs[i].data.u64;
-        struct lg_conn *c = &t->conns[index];
+        struct lg_conn *c;
 
+        if (evs[i].data.u64 == LG_TIMER_TAG) {
+            uint64_t expirations;
+            /* level-triggered: read it empty; the dispatch follows in the loop */
+            if (read(t->tfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+                note_error(t->run, "timerfd: %s", strerror(errno));
+            t->armed_at = 0;
+            continue;
+        }
+        c = &t->conns[index];
         if (c->gen != gen || c->fd < 0)
             continue; /* an event of a socket already closed */
         conn_step(t, c, evs[i].events);
@@ -929,8 +1123,18 @@ static void *thread_main(void *arg)
     const struct lg_config *cfg = t->cfg;
     int64_t next_scan = 0;
 
-    /* warm-up: keep-alive connections are opened before the clock starts */
-    if (cfg->keepalive) {
+    /* the timer sleeps with a microsecond's slack, not the default 50 us */
+    if (cfg->rate > 0)
+        (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+    /* warm-up: keep-alive connections are opened before the clock starts;
+     * with --resume and --keepalive 0 each slot makes one request, which
+     * leaves it a session to offer */
+    if (t->warm_requests) {
+        for (int i = 0; i < t->n_conns; i++)
+            conn_step(t, &t->conns[i], 0);
+        while (warm_pending(t) > 0)
+            poll_once(t, LG_TICK_MS, &next_scan);
+    } else if (cfg->keepalive) {
         int64_t deadline = now_ns() + cfg->timeout_s * NS_PER_S;
         for (int i = 0; i < t->n_conns; i++) {
             conn_connect(t, &t->conns[i], deadline);
@@ -942,6 +1146,12 @@ static void *thread_main(void *arg)
     pthread_barrier_wait(&t->run->barrier); /* warm-up done */
     pthread_barrier_wait(&t->run->barrier); /* main set start_ns and end_ns */
     t->warmup = 0;
+    if (cfg->rate > 0) {
+        /* thread i starts i/T of an interval late, so the threads interleave */
+        t->sched_start =
+            t->run->start_ns + (int64_t)((double)NS_PER_S / t->rate * (double)t->id / cfg->threads);
+        t->due = t->sched_start;
+    }
     for (int i = 0; i < t->n_conns; i++)
         conn_step(t, &t->conns[i], 0);
     for (;;) {
@@ -956,6 +1166,10 @@ static void *thread_main(void *arg)
                 break;
             if ((t->run->end_ns - now) / NS_PER_MS < wait_ms)
                 wait_ms = (int)((t->run->end_ns - now) / NS_PER_MS) + 1;
+        }
+        if (cfg->rate > 0) {
+            dispatch(t);
+            arm_timer(t);
         }
         poll_once(t, wait_ms, &next_scan);
     }
@@ -976,7 +1190,12 @@ static void usage(FILE *f)
                "               [--header 'Name: value']... [--body-file F --content-type TYPE]\n"
                "               [--keepalive 1|0] [--expect-status 200] [--server-name NAME]\n"
                "               [--timeout SECONDS] [--show-first] [--ciphers WOLFSSL-CIPHER-LIST]\n"
-               "Prints one JSON line: requests, errors, seconds, rps, p50_ms, p90_ms, p99_ms, ...\n");
+               "               [--rate REQUESTS-PER-SECOND] [--resume 1|0]\n"
+               "--rate: open loop at that total rate, latency from each request's intended time.\n"
+               "--resume 1: each connection slot offers its previous session (ticket).\n"
+               "Prints one JSON line: requests, errors, seconds, rps, p50_ms, p90_ms, p99_ms, ...,\n"
+               "rate_target, rate_achieved, sent, scheduled, unsent, late, lag_*_ms, service_*_ms,\n"
+               "resume, handshakes_run, resume_offered, resumed\n");
 }
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -1160,6 +1379,11 @@ static WOLFSSL_CTX *make_ctx(const struct lg_config *cfg)
         goto fail;
     }
     wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, NULL);
+    /* the empty SessionTicket extension: TLS 1.2 servers send tickets only when asked */
+    if (cfg->resume && wolfSSL_CTX_UseSessionTicket(ctx) != WOLFSSL_SUCCESS) {
+        fprintf(stderr, "loadgen: cannot ask for session tickets\n");
+        goto fail;
+    }
     if (cfg->cert && wolfSSL_CTX_use_certificate_chain_file(ctx, cfg->cert) != WOLFSSL_SUCCESS) {
         fprintf(stderr, "loadgen: cannot load --cert %s\n", cfg->cert);
         goto fail;
@@ -1199,6 +1423,8 @@ enum lg_opt {
     OPT_TIMEOUT,
     OPT_SHOW_FIRST,
     OPT_CIPHERS,
+    OPT_RATE,
+    OPT_RESUME,
     OPT_HELP
 };
 
@@ -1224,6 +1450,8 @@ static const struct option options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"show-first", no_argument, NULL, OPT_SHOW_FIRST},
     {"ciphers", required_argument, NULL, OPT_CIPHERS},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"resume", required_argument, NULL, OPT_RESUME},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -1336,6 +1564,19 @@ static int parse_args(struct lg_config *cfg, int argc, char **argv)
             break;
         case OPT_SHOW_FIRST: cfg->show_first = 1; break;
         case OPT_CIPHERS: cfg->ciphers = optarg; break;
+        case OPT_RATE: {
+            char *end = NULL;
+            errno = 0;
+            cfg->rate = strtod(optarg, &end);
+            if (errno != 0 || end == optarg || *end != '\0' || !(cfg->rate > 0.0) || cfg->rate > LG_MAX_RATE)
+                goto bad;
+            break;
+        }
+        case OPT_RESUME:
+            if (parse_long(optarg, 0, 1, &v) < 0)
+                goto bad;
+            cfg->resume = (int)v;
+            break;
         case OPT_HELP: usage(stdout); return 1;
         default: usage(stderr); return -EINVAL;
         }
@@ -1371,12 +1612,20 @@ static void threads_free(struct lg_thread *threads, int n)
 {
     for (int i = 0; threads && i < n; i++) {
         struct lg_thread *t = &threads[i];
-        for (int j = 0; t->conns && j < t->n_conns; j++)
+        for (int j = 0; t->conns && j < t->n_conns; j++) {
             free(t->conns[j].rbuf);
+            if (t->conns[j].sess)
+                wolfSSL_SESSION_free(t->conns[j].sess);
+        }
         free(t->conns);
         free(t->hist);
+        free(t->lag_hist);
+        free(t->svc_hist);
+        free(t->parked);
         if (t->epfd >= 0)
             close(t->epfd);
+        if (t->tfd >= 0)
+            close(t->tfd);
         if (t->ctx)
             wolfSSL_CTX_free(t->ctx);
     }
@@ -1390,15 +1639,19 @@ static int threads_new(struct lg_thread **out, struct lg_run *run, const struct 
 
     if (!threads)
         return -ENOMEM;
-    for (int i = 0; i < cfg->threads; i++)
+    for (int i = 0; i < cfg->threads; i++) {
         threads[i].epfd = -1;
+        threads[i].tfd = -1;
+    }
     for (int i = 0; i < cfg->threads; i++) {
         struct lg_thread *t = &threads[i];
 
         t->run = run;
         t->cfg = cfg;
+        t->id = i;
         t->n_conns = cfg->connections / cfg->threads + (i < cfg->connections % cfg->threads);
         t->warmup = 1;
+        t->warm_requests = cfg->resume && !cfg->keepalive;
         t->ctx = make_ctx(cfg);
         t->epfd = epoll_create1(EPOLL_CLOEXEC);
         t->conns = calloc((size_t)t->n_conns, sizeof(*t->conns));
@@ -1406,6 +1659,26 @@ static int threads_new(struct lg_thread **out, struct lg_run *run, const struct 
         if (!t->ctx || t->epfd < 0 || !t->conns || !t->hist) {
             rc = -ENOMEM;
             goto fail;
+        }
+        if (cfg->rate > 0) {
+            struct epoll_event ev;
+
+            t->rate = cfg->rate * (double)t->n_conns / (double)cfg->connections;
+            t->parked = calloc((size_t)t->n_conns, sizeof(*t->parked));
+            t->lag_hist = calloc(LG_HIST_N, sizeof(*t->lag_hist));
+            t->svc_hist = calloc(LG_HIST_N, sizeof(*t->svc_hist));
+            t->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+            if (!t->parked || !t->lag_hist || !t->svc_hist || t->tfd < 0) {
+                rc = -ENOMEM;
+                goto fail;
+            }
+            memset(&ev, 0, sizeof(ev));
+            ev.events = EPOLLIN;
+            ev.data.u64 = LG_TIMER_TAG;
+            if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->tfd, &ev) < 0) {
+                rc = -errno;
+                goto fail;
+            }
         }
         for (int j = 0; j < t->n_conns; j++) {
             struct lg_conn *c = &t->conns[j];
@@ -1440,8 +1713,11 @@ static void report(const struct lg_run *run, const struct lg_thread *threads, in
 {
     const struct lg_config *cfg = run->cfg;
     uint64_t *hist = calloc(LG_HIST_N, sizeof(*hist));
+    uint64_t *lag = calloc(LG_HIST_N, sizeof(*lag));
+    uint64_t *svc = calloc(LG_HIST_N, sizeof(*svc));
     uint64_t requests = 0, errors = 0, timeouts = 0, mismatches = 0, handshakes = 0, reconnects = 0;
-    uint64_t max_us = 0;
+    uint64_t handshakes_run = 0, resume_offered = 0, resumed = 0, sent = 0, late = 0, scheduled = 0;
+    uint64_t max_us = 0, lag_max_us = 0;
     double sum_us = 0.0;
     int64_t last = run->start_ns;
     double seconds;
@@ -1454,6 +1730,27 @@ static void report(const struct lg_run *run, const struct lg_thread *threads, in
         mismatches += t->mismatches;
         handshakes += t->handshakes;
         reconnects += t->reconnects;
+        handshakes_run += t->handshakes_run;
+        resume_offered += t->resume_offered;
+        resumed += t->resumed;
+        sent += t->sent;
+        late += t->late;
+        if (t->lag_max_us > lag_max_us)
+            lag_max_us = t->lag_max_us;
+        for (size_t b = 0; lag && t->lag_hist && b < LG_HIST_N; b++)
+            lag[b] += t->lag_hist[b];
+        for (size_t b = 0; svc && t->svc_hist && b < LG_HIST_N; b++)
+            svc[b] += t->svc_hist[b];
+        if (cfg->rate > 0) {
+            /* the intended times within the run: those taken, and the ones
+             * still due before the end that never left */
+            uint64_t k = t->sched_k;
+            if (cfg->requests == 0) {
+                while (sched_time(t, k) < run->end_ns)
+                    k++;
+            }
+            scheduled += k;
+        }
         sum_us += t->sum_us;
         if (t->max_us > max_us)
             max_us = t->max_us;
@@ -1470,7 +1767,7 @@ static void report(const struct lg_run *run, const struct lg_thread *threads, in
         seconds = 1e-9;
     printf("{\"requests\":%llu,\"errors\":%llu,\"seconds\":%.3f,\"rps\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,"
            "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"mean_ms\":%.3f,\"handshakes\":%llu,\"status_mismatch\":%llu,"
-           "\"timeouts\":%llu,\"reconnects\":%llu,\"connections\":%d,\"threads\":%d}\n",
+           "\"timeouts\":%llu,\"reconnects\":%llu,\"connections\":%d,\"threads\":%d,",
            (unsigned long long)requests, (unsigned long long)errors, seconds, (double)requests / seconds,
            hist ? hist_percentile_ms(hist, requests, 0.50) : 0.0,
            hist ? hist_percentile_ms(hist, requests, 0.90) : 0.0,
@@ -1478,7 +1775,24 @@ static void report(const struct lg_run *run, const struct lg_thread *threads, in
            requests ? sum_us / (double)requests / 1000.0 : 0.0, (unsigned long long)handshakes,
            (unsigned long long)mismatches, (unsigned long long)timeouts, (unsigned long long)reconnects,
            cfg->connections, cfg->threads);
+    if (cfg->requests > 0 && cfg->rate > 0)
+        scheduled = (uint64_t)cfg->requests;
+    printf(
+        "\"rate_target\":%.1f,\"rate_achieved\":%.1f,\"sent\":%llu,\"scheduled\":%llu,\"unsent\":%llu,"
+        "\"late\":%llu,\"lag_p50_ms\":%.3f,\"lag_p99_ms\":%.3f,\"lag_max_ms\":%.3f,\"service_p50_ms\":%.3f,"
+        "\"service_p99_ms\":%.3f,",
+        cfg->rate, (double)sent / seconds, (unsigned long long)sent, (unsigned long long)scheduled,
+        (unsigned long long)(scheduled > sent ? scheduled - sent : 0), (unsigned long long)late,
+        lag && cfg->rate > 0 ? hist_percentile_ms(lag, sent, 0.50) : 0.0,
+        lag && cfg->rate > 0 ? hist_percentile_ms(lag, sent, 0.99) : 0.0, (double)lag_max_us / 1000.0,
+        svc && cfg->rate > 0 ? hist_percentile_ms(svc, requests, 0.50) : 0.0,
+        svc && cfg->rate > 0 ? hist_percentile_ms(svc, requests, 0.99) : 0.0);
+    printf("\"resume\":%d,\"handshakes_run\":%llu,\"resume_offered\":%llu,\"resumed\":%llu}\n", cfg->resume,
+           (unsigned long long)handshakes_run, (unsigned long long)resume_offered,
+           (unsigned long long)resumed);
     fflush(stdout);
+    free(lag);
+    free(svc);
     free(hist);
 }
 

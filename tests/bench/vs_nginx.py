@@ -3,6 +3,7 @@
 
     tests/bench/vs_nginx.py --build-dir BUILD [--rounds 3] [--duration 5] [--quick]
         [--connections 32] [--idle 10000] [--certs 100000] [--nginx /usr/sbin/nginx]
+        [--latency-rate 2000] [--latency-connections 16]
 
 One CA directory (sfmtls-ca init: an ECDSA root and intermediate) issues both
 peers' server certificates (ECDSA P-256 and RSA-2048, for localhost) and the
@@ -14,8 +15,9 @@ the same chain, worker_processes = nproc, TLS 1.2 + 1.3, ssl_trusted_certificate
 refuses plain "optional" without ssl_client_certificate, which would send CA
 names; the chain is still verified against the trusted root, and a request
 whose $ssl_client_verify is not SUCCESS gets 403, so every counted answer had
-a verified chain), keepalive_requests unbounded, and `return` of the exact
-bytes sfmtls answers:
+a verified chain), keepalive_requests unbounded, session tickets on and no
+session-id cache (nginx's defaults, set explicitly; sfmtls too resumes by
+ticket only), and `return` of the exact bytes sfmtls answers:
 
   GET  /services/data/          200, sfmtls's 2,554-byte versions list (the
                                 policy path: layer 1, fingerprint lookup, policy)
@@ -27,10 +29,21 @@ bytes sfmtls answers:
 Cases run alternately (sfmtls then nginx, nginx then sfmtls in the next round),
 --rounds times; the table gives medians and min-max. Server CPU is utime+stime
 from /proc/PID/stat (sfmtls: the process, all threads; nginx: master and every
-worker); loadgen CPU is its rusage. Latency: loadgen has no rate option, so the
-latency line is the kept-alive GET with 2 connections (closed loop, one
-request in flight per connection, as fast as each answer comes back): a fixed
-small concurrency, not a fixed rate.
+worker); loadgen CPU is its rusage (both over the whole loadgen run, warm-up
+included). Latency: the kept-alive GET at a fixed, moderate rate
+(--latency-rate, 2,000 requests/s over --latency-connections 16 kept-alive
+connections; loadgen --rate: open loop, each request's latency runs from its
+intended send time, so a stall is not hidden); the table gives the medians
+over the rounds of each run's p50 and p99, the same from when each request
+actually left (without loadgen's own send lag, which the next row gives), and
+a warning says when loadgen did not keep up with the rate (achieved < 95%, or
+1% of requests left 1 ms late or more). Resumption: the "resumed handshake" lines are the handshake lines with
+loadgen --resume 1 (each connection slot first makes one uncounted full
+handshake, then every counted connection offers the ticket of the slot's
+previous one); the table gives how many handshakes the server resumed, and a
+line where some did not says so (a warning, and its ratio is n/a). The
+sfmtls-only line "resumed hs EC TLS1.3, standard" is the TLS 1.3 one on
+sfmtls's standard listener (no client certificate).
 
 sfmtls alone: two servers alternated, one with the bench client certificate
 only, one with --certs more uploaded through the admin API (4 connections in
@@ -216,6 +229,8 @@ http {{
         ssl_ciphers ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256;
         ssl_verify_client optional_no_ca;  # 1.22 wants ssl_client_certificate (CA names sent) for "optional"
         ssl_verify_depth 2;
+        ssl_session_tickets on;  # the default, as sfmtls: resumption by ticket only
+        ssl_session_cache none;  # the default: no session-id cache (sfmtls has none either)
         ssl_trusted_certificate {root};
         default_type "application/json;charset=UTF-8";
         if ($ssl_client_verify != SUCCESS) {{ return 403; }}
@@ -296,6 +311,30 @@ class Nginx:
 
 # ---------------------------------------------------------------- load
 
+class Listener:
+    """Another listener of a peer's process (sfmtls's standard one): its own port and name, the
+    process's CPU."""
+
+    def __init__(self, peer, name, port):
+        self.peer, self.name, self.port = peer, name, port
+
+    def cpu(self):
+        return self.peer.cpu()
+
+    def alive(self):
+        return self.peer.alive()
+
+
+def kept_up(res):
+    """An open-loop (--rate) run kept its schedule: 95% of the rate, under 1% of requests late."""
+    return (res["rate_achieved"] >= 0.95 * res["rate_target"] and res["late"] <= 0.01 * max(1, res["sent"])
+            and res["unsent"] <= 0.01 * max(1, res["scheduled"]))
+
+
+def all_resumed(res):
+    return res["handshakes_run"] > 0 and res["resumed"] == res["handshakes_run"]
+
+
 class Loadgen:
     def __init__(self, binary, ca, connections, threads, duration):
         self.binary, self.ca = binary, ca
@@ -303,13 +342,19 @@ class Loadgen:
         self.shown = set()
 
     def run(self, peer, label, client, *, tls="1.3", keepalive=1, method="GET", path=GET_PATH, body=None,
-            expect=200, connections=None):
+            expect=200, connections=None, rate=None, resume=0):
         conns = connections or self.connections
         cmd = [self.binary, "--host", "127.0.0.1", "--port", str(peer.port), "--ca", self.ca,
-               "--server-name", "localhost", "--cert", client[0], "--key", client[1], "--tls", tls,
+               "--server-name", "localhost", "--tls", tls,
                "--connections", str(conns), "--threads", str(min(self.threads, conns)),
                "--duration", f"{self.duration:g}", "--keepalive", str(keepalive), "--method", method,
                "--path", path, "--expect-status", str(expect)]
+        if client:
+            cmd += ["--cert", client[0], "--key", client[1]]
+        if rate:
+            cmd += ["--rate", f"{rate:g}"]
+        if resume:
+            cmd += ["--resume", "1"]
         if body:
             cmd += ["--body-file", body, "--content-type", "application/x-www-form-urlencoded"]
         if (label, peer.name) not in self.shown:
@@ -334,6 +379,14 @@ class Loadgen:
         if bad:
             log(f"    ! {label} / {peer.name}: {res['errors']} errors, {res['status_mismatch']} status "
                 f"mismatches: {p.stderr.strip()[:300]}")
+        if rate and not kept_up(res):
+            log(f"    ! {label} / {peer.name}: loadgen did not keep up with {rate:g}/s: {res['rate_achieved']:.0f}/s "
+                f"sent, {res['late']} of {res['sent']} requests left 1 ms late or more (send lag p99 "
+                f"{res['lag_p99_ms']:.3f} ms), {res['unsent']} never left: the latencies (from the intended send "
+                f"times) include the generator's own delay (a busy machine?) or a backlog")
+        if resume and not all_resumed(res):
+            log(f"    ! NOT RESUMED: {label} / {peer.name}: only {res['resumed']} of {res['handshakes_run']} "
+                f"handshakes resumed ({res['resume_offered']} offered a ticket): this run measured full handshakes")
         if not peer.alive():
             sys.exit(f"{peer.name} exited during {label}")
         return res
@@ -520,6 +573,10 @@ def main():
     ap.add_argument("--idle", type=int, default=10000, help="idle mTLS connections for the RSS case")
     ap.add_argument("--certs", type=int, default=100000, help="uploaded certificates for the flatness case")
     ap.add_argument("--starts", type=int, default=9, help="starts timed for start-to-ready")
+    ap.add_argument("--latency-rate", type=float, default=2000,
+                    help="requests/s in all for the latency line (open loop; default 2000)")
+    ap.add_argument("--latency-connections", type=int, default=16,
+                    help="kept-alive connections for the latency line (default 16)")
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
     args = ap.parse_args()
     if args.quick:
@@ -550,7 +607,8 @@ def main():
     log(f"sfmtls: {version_of([server_bin, '--version'])}  ({server_bin}, --workers {workers})")
     log(f"nginx: {version_of([args.nginx, '-V'])}, worker_processes {workers}")
     log(f"loadgen: {args.connections} connections, {threads} threads, {args.duration:g} s per run, "
-        f"{args.rounds} rounds, peers alternated (first peer swaps each round)")
+        f"{args.rounds} rounds, peers alternated (first peer swaps each round); latency at "
+        f"{args.latency_rate:g} requests/s on {args.latency_connections} kept-alive connections")
 
     tmp = tempfile.mkdtemp(prefix="sfmtls-vs-nginx-")
     peers = []
@@ -593,13 +651,19 @@ def main():
                     for p in order:
                         res = loadgen.run(p, c, **kw)
                         rows[c][p.name].append(res)
-                        log(f"  round {r + 1} {c:26} {p.name:14} {res['rps']:9.0f}/s  p50 {res['p50_ms']:7.3f} ms  "
+                        extra = ""
+                        if kw.get("rate"):
+                            extra += f"  sent {res['rate_achieved']:.0f}/s, {res['late']} late"
+                        if kw.get("resume"):
+                            extra += f"  resumed {res['resumed']}/{res['handshakes_run']}"
+                        log(f"  round {r + 1} {c:30} {p.name:14} {res['rps']:9.0f}/s  p50 {res['p50_ms']:7.3f} ms  "
                             f"p99 {res['p99_ms']:7.3f} ms  server {res['server_us']:7.1f} us/req "
                             f"({res['server_cores']:.2f} cores)  loadgen {res['loadgen_cores']:.2f} cores  "
-                            f"errors {res['errors'] + res['status_mismatch']}")
+                            f"errors {res['errors'] + res['status_mismatch']}{extra}")
             return rows
 
         all_rows = {}
+        latency_case = f"latency GET @{args.latency_rate:g}/s"
         for kind in ("ec", "rsa"):
             srv = certs[kind]["server"]
             client = certs[kind]["client"]
@@ -632,8 +696,18 @@ def main():
                 cases += [("keep-alive GET", dict(client=client)),
                           ("keep-alive POST 64KiB", dict(client=client, method="POST", path=POST_PATH,
                                                          body=post_file, expect=pst)),
-                          ("latency GET, 2 conns", dict(client=client, connections=2))]
+                          (latency_case, dict(client=client, connections=args.latency_connections,
+                                              rate=args.latency_rate)),
+                          ("resumed handshake EC TLS1.3", dict(client=client, tls="1.3", keepalive=0, resume=1)),
+                          ("resumed handshake EC TLS1.2", dict(client=client, tls="1.2", keepalive=0, resume=1))]
             all_rows.update(measure(kind, pair, args.rounds, cases))
+            if kind == "ec":
+                # sfmtls only: its standard listener (no client certificate), under the same name so
+                # that the table puts it in the sfmtls column
+                std = Listener(s, "sfmtls", s.std_port)
+                all_rows.update(measure(kind, [std], args.rounds,
+                                        [("resumed hs EC TLS1.3, standard", dict(client=None, tls="1.3",
+                                                                                 keepalive=0, resume=1))]))
             log(f"  peak RSS (VmHWM) after the {kind.upper()} cases: sfmtls {s.hwm() / 1024:.1f} MiB, "
                 f"nginx {ng.hwm() / 1024:.1f} MiB (sum over master + {workers} workers)")
             all_rows[f"peak RSS {kind.upper()}"] = {"sfmtls": s.hwm() / 1024, "nginx": ng.hwm() / 1024}
@@ -687,38 +761,75 @@ def main():
         # ---------------------------------------------------------------- table
         log(f"\n== results: medians of {args.rounds} round(s), min-max in brackets "
             f"({args.duration:g} s per run, {args.connections} connections)")
-        hdr = f"{'case':28}{'sfmtls':>30}{'nginx':>30}{'sfmtls/nginx':>14}"
+        hdr = f"{'case':32}{'sfmtls':>30}{'nginx':>30}{'sfmtls/nginx':>14}"
         log(hdr)
         log("-" * len(hdr))
         summary = []
 
-        def line(label, a, b, fmt, unit, ratio_name=None):
+        def line(label, a, b, fmt, unit, ratio_name=None, ratio=True, valid=True, note=""):
+            """One table row: medians [min-max] of a (sfmtls) and b (nginx, or none); the ratio goes
+            into the summary under ratio_name (with the note after it), n/a when not valid."""
             ma, mb = med(a), med(b)
-            r = ma / mb if mb else float("nan")
+            r = ma / mb if b and mb and valid else float("nan")
             sa = f"{fmt.format(ma)} {unit} [{spread(a, fmt)}]"
             sb = f"{fmt.format(mb)} {unit} [{spread(b, fmt)}]" if b else "-"
-            log(f"{label:28}{sa:>30}{sb:>30}{r:>14.2f}" if b else f"{label:28}{sa:>30}{sb:>30}{'':>14}")
-            if ratio_name:
-                summary.append(f"{ratio_name} {r:.2f}")
+            sr = ("n/a" if r != r else f"{r:.2f}") if b and ratio else ""
+            log(f"{label:32}{sa:>30}{sb:>30}{sr:>14}")
+            if ratio_name and b:
+                summary.append(f"{ratio_name} {'n/a' if r != r else f'{r:.2f}'}{note}")
 
         for c, byp in all_rows.items():
             if c.startswith("peak") or c == "idle":
                 continue
-            a = [r["rps"] for r in byp["sfmtls"]]
-            b = [r["rps"] for r in byp["nginx"]]
+            ra, rb = byp["sfmtls"], byp.get("nginx", [])
+            a = [r["rps"] for r in ra]
+            b = [r["rps"] for r in rb]
             short = c.replace("handshake ", "hs ").replace("keep-alive ", "ka ")
             if c.startswith("latency"):
-                line(c + " p50", [r["p50_ms"] for r in byp["sfmtls"]], [r["p50_ms"] for r in byp["nginx"]],
-                     "{:.3f}", "ms", "p50")
-                line(c + " p99", [r["p99_ms"] for r in byp["sfmtls"]], [r["p99_ms"] for r in byp["nginx"]],
-                     "{:.3f}", "ms", "p99")
-                line(c + " rate", a, b, "{:.0f}", "/s")
+                behind = [p for p, rs in (("sfmtls", ra), ("nginx", rb)) if any(not kept_up(r) for r in rs)]
+                note = " (loadgen behind)" if behind else ""
+                line(c + " p50", [r["p50_ms"] for r in ra], [r["p50_ms"] for r in rb], "{:.3f}", "ms", "p50",
+                     note=note)
+                line(c + " p99", [r["p99_ms"] for r in ra], [r["p99_ms"] for r in rb], "{:.3f}", "ms", "p99",
+                     note=note)
+                line("  p50 from actual send", [r["service_p50_ms"] for r in ra], [r["service_p50_ms"] for r in rb],
+                     "{:.3f}", "ms")
+                line("  p99 from actual send", [r["service_p99_ms"] for r in ra], [r["service_p99_ms"] for r in rb],
+                     "{:.3f}", "ms")
+                line("  send lag p99 (loadgen)", [r["lag_p99_ms"] for r in ra], [r["lag_p99_ms"] for r in rb],
+                     "{:.3f}", "ms", ratio=False)
+                line("  rate sent", [r["rate_achieved"] for r in ra], [r["rate_achieved"] for r in rb], "{:.0f}",
+                     "/s", ratio=False)
+                line("  loadgen CPU", [r["loadgen_cores"] for r in ra], [r["loadgen_cores"] for r in rb], "{:.2f}",
+                     "cores", ratio=False)
+                if behind:
+                    log(f"  ! loadgen did not keep up with the rate for {', '.join(behind)} (1% of requests or more "
+                        f"left 1 ms late, or < 95% of the rate): those latencies include its own delay or a backlog")
                 continue
-            line(c, a, b, "{:.0f}", "/s", short)
-            line("  server CPU per request", [r["server_us"] for r in byp["sfmtls"]],
-                 [r["server_us"] for r in byp["nginx"]], "{:.1f}", "us", short + " cpu")
-            lg = [r["loadgen_cores"] for r in byp["sfmtls"] + byp["nginx"]]
-            log(f"{'  loadgen CPU (cores)':28}{spread(lg, '{:.2f}'):>30}")
+            resumed = c.startswith("resumed")
+            valid = True
+            if resumed:
+                counts = {}
+                for p, rs in (("sfmtls", ra), ("nginx", rb)):
+                    if rs:
+                        counts[p] = (sum(r["resumed"] for r in rs), sum(r["handshakes_run"] for r in rs))
+                failed = [p for p, (n, of) in counts.items() if of == 0 or n != of]
+                valid = not failed
+                line(c, a, b, "{:.0f}", "/s", short, valid=valid)
+                line("  server CPU per handshake", [r["server_us"] for r in ra], [r["server_us"] for r in rb],
+                     "{:.1f}", "us", short + " cpu", valid=valid)
+                sa = "{}/{}".format(*counts["sfmtls"])
+                sb = "{}/{}".format(*counts["nginx"]) if "nginx" in counts else "-"
+                log(f"{'  resumed/handshakes':32}{sa:>30}{sb:>30}")
+                if failed:
+                    log(f"  ! NOT RESUMED on {', '.join(failed)}: the line above measured full handshakes "
+                        f"(ratio n/a)")
+            else:
+                line(c, a, b, "{:.0f}", "/s", short)
+                line("  server CPU per request", [r["server_us"] for r in ra], [r["server_us"] for r in rb],
+                     "{:.1f}", "us", short + " cpu")
+            line("  loadgen CPU", [r["loadgen_cores"] for r in ra], [r["loadgen_cores"] for r in rb], "{:.2f}",
+                 "cores", ratio=False)
         for kind in ("EC", "RSA"):
             k = f"peak RSS {kind}"
             if k in all_rows:
@@ -730,10 +841,10 @@ def main():
         c = "handshake EC TLS1.3 (flat)"
         a = [r["rps"] for r in flat[c][one.name]]
         b = [r["rps"] for r in flat[c][many.name]]
-        log(f"{'sfmtls hs EC1.3, 1 cert':28}{med(a):>12.0f} /s [{spread(a, '{:.0f}')}]")
-        log(f"{'sfmtls hs EC1.3, ' + str(uploaded + 1) + ' certs':28}{med(b):>12.0f} /s [{spread(b, '{:.0f}')}]"
+        log(f"{'sfmtls hs EC1.3, 1 cert':32}{med(a):>12.0f} /s [{spread(a, '{:.0f}')}]")
+        log(f"{'sfmtls hs EC1.3, ' + str(uploaded + 1) + ' certs':32}{med(b):>12.0f} /s [{spread(b, '{:.0f}')}]"
             f"   ratio {med(b) / med(a):.3f}")
-        log(f"{'sfmtls start to ready':28}{med(starts):>12.1f} ms [{spread(starts, '{:.1f}')}] "
+        log(f"{'sfmtls start to ready':32}{med(starts):>12.1f} ms [{spread(starts, '{:.1f}')}] "
             f"(median of {len(starts)})")
         log(f"\ntotal time {time.monotonic() - t_start:.0f} s")
         log("sfmtls/nginx (medians; rates >1 and CPU/latency/RSS <1 favour sfmtls): " + ", ".join(summary))
