@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -471,6 +472,9 @@ static int bind_socket(const char *addr, int port, int group, int *real_port)
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (ss.ss_family == AF_INET6)
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    /* Accepted connections inherit it (Linux): every write is a whole TLS
+     * record or flight, which Nagle would only hold back. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, len) < 0 || (group && listen(fd, 4096) < 0)) {
         int e = errno;
         close(fd);

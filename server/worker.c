@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -219,8 +218,8 @@ static void conn_close(struct conn *c)
         return;
     if (c->state == CONN_OPEN && !c->failed)
         sfm_tls_close_notify(&c->tls);
-    (void)watch(w, &c->tcp, 0);
-    (void)watch(w, &c->pair, 0);
+    /* Closing an fd takes it out of the epoll set (none is ever
+     * duplicated), so no EPOLL_CTL_DEL first. */
     close(c->tcp.fd);
     if (c->pair.fd >= 0)
         close(c->pair.fd);
@@ -603,9 +602,7 @@ static void conn_new(sfm_worker *w, int fd, enum sfm_listener kind, const struct
     c->listener = kind;
     c->tcp = (struct src){SRC_TCP, fd, 0};
     c->pair = (struct src){SRC_PAIR, -1, 0};
-    format_addr(ss, c->addr);
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    format_addr(ss, c->addr); /* TCP_NODELAY comes from the listener */
     /* After a reload the worker's connections use the new contexts from
      * the first one accepted afterwards. */
     if (atomic_load(&w->next_tls))
