@@ -194,6 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     enum sfm_io io = SFM_IO_WANT_READ;
     for (int i = 0; i < MAX_HANDSHAKE_STEPS && (io == SFM_IO_WANT_READ || io == SFM_IO_WANT_WRITE); i++) {
         feed_more(&f);
+        sfm_tls_readable(&t); /* what the worker does on an epoll event */
         io = sfm_tls_handshake(&t);
         drain(sv[1]);
     }
@@ -216,6 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < MAX_READ_STEPS; i++) {
             size_t n = 0;
             feed_more(&f);
+            sfm_tls_readable(&t);
             io = sfm_tls_read(&t, buf, sizeof(buf), &n);
             drain(sv[1]);
             if (io != SFM_IO_OK && io != SFM_IO_WANT_READ && io != SFM_IO_WANT_WRITE)
