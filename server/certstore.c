@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pki.h"
+#include "utf8.h"
 
 #define N_SHARDS 256
 
@@ -368,25 +369,14 @@ const sfm_cert_entry *sfm_certs_find_fp(const sfm_certs *s, const unsigned char 
     return sl->e;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 const sfm_cert_entry *sfm_certs_find_fp_hex(const sfm_certs *s, const char *hex)
 {
     unsigned char fp[32];
     if (!hex || strnlen(hex, 65) != 64)
         return NULL;
     for (int i = 0; i < 32; i++) {
-        int hi = hex_digit(hex[2 * i]);
-        int lo = hex_digit(hex[2 * i + 1]);
+        int hi = sfm_hex_digit((unsigned char)hex[2 * i]);
+        int lo = sfm_hex_digit((unsigned char)hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return NULL;
         fp[i] = (unsigned char)((hi << 4) | lo);

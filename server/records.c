@@ -545,18 +545,28 @@ out:
     return rc;
 }
 
+/* The record `id` of `type`, for a change (write lock held): 0, or -ESRCH
+ * (no such type) or -ENOENT (no such record) with `e` set. */
+static int find_existing(sfm_records *r, const char *type, const char *id, struct rtype **t, json_t **rec,
+                         sfm_data_error *e)
+{
+    *t = find_type(&r->s, type);
+    *rec = *t ? find_record(*t, id) : NULL;
+    if (*rec)
+        return 0;
+    not_found(e);
+    return *t ? -ENOENT : -ESRCH;
+}
+
 int sfm_records_update(sfm_records *r, const char *type, const char *id, const json_t *fields,
                        sfm_data_error *e)
 {
-    int rc;
+    struct rtype *t;
+    json_t *rec;
     pthread_rwlock_wrlock(&r->lock);
-    struct rtype *t = find_type(&r->s, type);
-    json_t *rec = t ? find_record(t, id) : NULL;
-    if (!rec) {
-        not_found(e);
-        rc = t ? -ENOENT : -ESRCH;
+    int rc = find_existing(r, type, id, &t, &rec, e);
+    if (rc < 0)
         goto out;
-    }
     rc = check_fields(t, fields, e);
     if (rc < 0)
         goto out;
@@ -576,15 +586,12 @@ out:
 
 int sfm_records_delete(sfm_records *r, const char *type, const char *id, sfm_data_error *e)
 {
-    int rc = 0;
+    struct rtype *t;
+    json_t *rec;
     pthread_rwlock_wrlock(&r->lock);
-    struct rtype *t = find_type(&r->s, type);
-    json_t *rec = t ? find_record(t, id) : NULL;
-    if (!rec) {
-        not_found(e);
-        rc = t ? -ENOENT : -ESRCH;
+    int rc = find_existing(r, type, id, &t, &rec, e);
+    if (rc < 0)
         goto out;
-    }
     size_t i;
     json_t *v;
     json_array_foreach(t->records, i, v)

@@ -834,7 +834,7 @@ void sfm_tls_readable(sfm_tls_conn *t)
     t->readable = 1;
 }
 
-int sfm_tls_buffered(const sfm_tls_conn *t)
+int sfm_tls_may_read(const sfm_tls_conn *t)
 {
     return t->rx_off < t->rx_len || t->readable || wolfSSL_pending(t->ssl) > 0 || wolfSSL_has_pending(t->ssl);
 }

@@ -134,7 +134,7 @@ void sfm_tls_readable(sfm_tls_conn *t);
  * Whether a read could make progress now: bytes read ahead, plaintext
  * decrypted inside wolfSSL, or a socket not known to be drained.
  */
-int sfm_tls_buffered(const sfm_tls_conn *t);
+int sfm_tls_may_read(const sfm_tls_conn *t);
 /** Sends close_notify once, without waiting for the peer's. */
 void sfm_tls_close_notify(sfm_tls_conn *t);
 

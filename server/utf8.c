@@ -58,3 +58,14 @@ size_t sfm_utf8_repair(const char *s, size_t len, char *out)
     out[o] = '\0';
     return o;
 }
+
+int sfm_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -1,7 +1,7 @@
 /*
- * utf8: the few UTF-8 checks the server needs, in one place. Text that goes
- * into JSON must be valid UTF-8 (jansson refuses anything else), and labels
- * are limited in characters, not bytes.
+ * utf8: the few UTF-8 and text checks the server needs, in one place. Text
+ * that goes into JSON must be valid UTF-8 (jansson refuses anything else),
+ * and labels are limited in characters, not bytes.
  */
 #ifndef SFM_UTF8_H
 #define SFM_UTF8_H
@@ -24,5 +24,8 @@ long sfm_utf8_count(const char *s, size_t len);
  * Returns the length written.
  */
 size_t sfm_utf8_repair(const char *s, size_t len, char *out);
+
+/** The value of the hex digit c (either case), or -1 when it is none. */
+int sfm_hex_digit(int c);
 
 #endif

@@ -384,7 +384,7 @@ static void pump_in(struct conn *c)
         }
         /* Level-triggered epoll tells when more comes: a read that would
          * only say EAGAIN is one system call per request for nothing. */
-        if (!sfm_tls_buffered(&c->tls))
+        if (!sfm_tls_may_read(&c->tls))
             return;
         size_t n = 0;
         switch (sfm_tls_read(&c->tls, w->scratch, sizeof(w->scratch), &n)) {

@@ -7,23 +7,13 @@
  * cannot read rather than guess.
  */
 #include "form.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char k_empty[] = "";
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /*
  * Decodes in[0, len) into out (room for len + 1 bytes) and terminates it.
@@ -39,7 +29,7 @@ static long decode(const char *in, size_t len, char *out)
         } else if (c == '%') {
             if (len - i < 3)
                 return -EINVAL; /* "%" or "%A" at the end */
-            int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+            int hi = sfm_hex_digit((unsigned char)in[i + 1]), lo = sfm_hex_digit((unsigned char)in[i + 2]);
             if (hi < 0 || lo < 0)
                 return -EINVAL;
             c = (char)(hi * 16 + lo);

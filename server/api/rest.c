@@ -806,6 +806,17 @@ static void read_record(const sfm_app *app, const sfm_request *req, const rest_p
     sfm_response_json(resp, 200, o);
 }
 
+/* The answer to an update or delete of one record: 204, or why not. */
+static void record_written(int rc, const rest_path *p, const sfm_data_error *e, sfm_response *resp)
+{
+    if (rc == -ENOENT)
+        record_not_found(p, resp);
+    else if (rc < 0)
+        data_error(resp, e);
+    else
+        no_content(resp);
+}
+
 /* PATCH /sobjects/{Type}/{id}: 204 [SF]. */
 static void update(const sfm_app *app, const sfm_request *req, const rest_path *p, const char *type,
                    sfm_response *resp)
@@ -816,12 +827,7 @@ static void update(const sfm_app *app, const sfm_request *req, const rest_path *
     sfm_data_error e = {0};
     int rc = sfm_records_update(app->records, type, p->id, body, &e);
     json_decref(body);
-    if (rc == -ENOENT)
-        record_not_found(p, resp);
-    else if (rc < 0)
-        data_error(resp, &e);
-    else
-        no_content(resp);
+    record_written(rc, p, &e, resp);
 }
 
 /* DELETE /sobjects/{Type}/{id}: 204 [SF]. */
@@ -829,12 +835,7 @@ static void delete_record(const sfm_app *app, const rest_path *p, const char *ty
 {
     sfm_data_error e = {0};
     int rc = sfm_records_delete(app->records, type, p->id, &e);
-    if (rc == -ENOENT)
-        record_not_found(p, resp);
-    else if (rc < 0)
-        data_error(resp, &e);
-    else
-        no_content(resp);
+    record_written(rc, p, &e, resp);
 }
 
 /* GET /query?q= and /queryAll?q= [SF]: the query over the current records (queryAll: the same, as

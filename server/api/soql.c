@@ -512,16 +512,6 @@ static int parse_field(parser *p, size_t *ref)
     return 0;
 }
 
-static int hexval(unsigned char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    c = fold(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static size_t put_utf8(char *out, unsigned long cp)
 {
     if (cp >= 0xD800 && cp <= 0xDFFF)
@@ -599,8 +589,8 @@ static int decode_string(parser *p, int like, soql_lit *l)
         case 'u': {
             unsigned long cp = 0;
             size_t k = 0;
-            while (k < 4 && i + 2 + k < end && hexval((unsigned char)s[i + 2 + k]) >= 0) {
-                cp = cp * 16 + (unsigned long)hexval((unsigned char)s[i + 2 + k]);
+            while (k < 4 && i + 2 + k < end && sfm_hex_digit((unsigned char)s[i + 2 + k]) >= 0) {
+                cp = cp * 16 + (unsigned long)sfm_hex_digit((unsigned char)s[i + 2 + k]);
                 k++;
             }
             if (k < 4)

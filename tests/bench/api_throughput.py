@@ -35,7 +35,6 @@ import os
 import re
 import resource
 import shutil
-import signal
 import ssl
 import statistics
 import subprocess
@@ -50,7 +49,7 @@ SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file
 FIXTURES = os.path.join(SOURCE_DIR, "fixtures", "default-org.json")
 # The e2e harness's ready-line reader and pattern.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
-from sfmtls_e2e import READY_RE as READY, first_line  # noqa: E402
+from sfmtls_e2e import READY_RE as READY, first_line, stop_process  # noqa: E402
 WORKERS = re.compile(r"ready: (\d+) worker")
 
 TOKEN_BODY = ("grant_type=password&client_id=ck-partner&client_secret=cs-partner"
@@ -98,15 +97,7 @@ class Server:
 
     def stop(self):
         """SIGTERM, then the exit status (None if it had to be killed)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                return None
-        return self.proc.returncode
+        return stop_process(self.proc)
 
 
 def machine():

@@ -73,7 +73,7 @@ SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file
 FIXTURES = os.path.join(SOURCE_DIR, "fixtures", "default-org.json")
 # The e2e harness's ready-line reader and pattern.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
-from sfmtls_e2e import READY_RE as READY, first_line  # noqa: E402
+from sfmtls_e2e import READY_RE as READY, first_line, stop_process  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 GET_PATH = "/services/data/"
 POST_PATH = "/services/oauth2/revoke"
@@ -190,13 +190,7 @@ class Sfmtls:
         return sum(done)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
         self.err.close()
 
 
@@ -299,13 +293,7 @@ class Nginx:
         return self.proc.poll() is None
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)  # graceful
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, signal.SIGQUIT)  # graceful
         self.err.close()
 
 
@@ -862,11 +850,11 @@ def main():
         log(f"{'sfmtls hs EC1.3, ' + str(uploaded + 1) + ' certs':32}{med(b):>12.0f} /s [{spread(b, '{:.0f}')}]"
             f"   ratio {med(b) / med(a):.3f}")
         # Server CPU per handshake is steadier than the rate on a shared machine.
-        ca_ = [r["server_us"] for r in flat[c][one.name]]
-        cb_ = [r["server_us"] for r in flat[c][many.name]]
-        log(f"{'  server CPU per handshake':32}{med(ca_):>10.1f} us vs {med(cb_):.1f} us"
-            f"   ratio {med(cb_) / med(ca_):.3f}")
-        summary.append(f"flat rate {med(b) / med(a):.3f} cpu {med(cb_) / med(ca_):.3f}")
+        cpu_one = [r["server_us"] for r in flat[c][one.name]]
+        cpu_many = [r["server_us"] for r in flat[c][many.name]]
+        log(f"{'  server CPU per handshake':32}{med(cpu_one):>10.1f} us vs {med(cpu_many):.1f} us"
+            f"   ratio {med(cpu_many) / med(cpu_one):.3f}")
+        summary.append(f"flat rate {med(b) / med(a):.3f} cpu {med(cpu_many) / med(cpu_one):.3f}")
         log(f"{'sfmtls start to ready':32}{med(starts):>12.1f} ms [{spread(starts, '{:.1f}')}] "
             f"(median of {len(starts)})")
         log(f"\ntotal time {time.monotonic() - t_start:.0f} s")

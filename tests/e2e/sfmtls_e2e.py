@@ -117,6 +117,20 @@ def first_line(proc, timeout):
     return buf.split(b"\n", 1)[0].decode(errors="replace")
 
 
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=15):
+    """Sends sig, waits up to timeout seconds, then kills; the exit code, None if it had to be killed."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+            return None
+    return proc.returncode
+
+
 class ServerError(AssertionError):
     pass
 
@@ -167,15 +181,9 @@ class Server:
 
     def stop(self, timeout=10):
         """SIGTERM, then the exit code (None if it had to be killed)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                return None
+        code = stop_process(self.proc, timeout=timeout)
         self.proc.stdout.close()
-        return self.proc.returncode
+        return code
 
     def kill(self):
         if self.proc.poll() is None:

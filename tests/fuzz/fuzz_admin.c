@@ -124,25 +124,6 @@ static void expand_target(const char *src, size_t len, const char *last, char *d
     dst[o] = '\0';
 }
 
-/* Splits "a=1&b&c=" into fields (names and values point into `q`, which is changed). */
-static size_t parse_query(char *q, sfm_field *fields)
-{
-    size_t n = 0;
-    while (q && *q && n < SFM_HTTP_MAX_FIELDS) {
-        char *amp = strchr(q, '&');
-        if (amp)
-            *amp = '\0';
-        char *eq = strchr(q, '=');
-        if (eq)
-            *eq = '\0';
-        fields[n].name = q;
-        fields[n].value = eq ? eq + 1 : NULL;
-        n++;
-        q = amp ? amp + 1 : NULL;
-    }
-    return n;
-}
-
 /* An admin error answer: [{"errorCode": "...", "message": "..."}]. */
 static int admin_error_shaped(const json_t *j)
 {
@@ -230,12 +211,7 @@ static void run_request(const char *line, size_t line_len, const char *body, siz
         headers[n_headers++] = (sfm_field){"Authorization", auth_value};
     }
     sfm_field query[SFM_HTTP_MAX_FIELDS];
-    char *qmark = strchr(target, '?');
-    size_t n_query = 0;
-    if (qmark) {
-        *qmark = '\0';
-        n_query = parse_query(qmark + 1, query);
-    }
+    size_t n_query = sfm_fuzz_server_target(target, query);
 
     sfm_request req = {
         .peer = g.peer,

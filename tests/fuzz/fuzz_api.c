@@ -394,56 +394,6 @@ static char *expand(const char *src, size_t len, size_t *out_len)
     return dst;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes s in place as libmicrohttpd does ('+' a space when `plus`); a decoded NUL ends it. */
-static void unescape(char *s, int plus)
-{
-    char *o = s;
-    for (char *p = s; *p; p++) {
-        if (*p == '%' && hex_digit(p[1]) >= 0 && hex_digit(p[2]) >= 0) {
-            *o++ = (char)(hex_digit(p[1]) * 16 + hex_digit(p[2]));
-            p += 2;
-            if (o[-1] == '\0')
-                return;
-        } else {
-            *o++ = plus && *p == '+' ? ' ' : *p;
-        }
-    }
-    *o = '\0';
-}
-
-/* Splits "a=1&b&c=" into decoded fields (pointing into `q`, which is changed); a bare name has "". */
-static size_t parse_query(char *q, sfm_field *fields)
-{
-    size_t n = 0;
-    while (q && *q && n < SFM_HTTP_MAX_FIELDS) {
-        char *amp = strchr(q, '&');
-        if (amp)
-            *amp = '\0';
-        char *eq = strchr(q, '=');
-        if (eq)
-            *eq = '\0';
-        unescape(q, 1);
-        if (eq)
-            unescape(eq + 1, 1);
-        fields[n].name = q;
-        fields[n].value = eq ? eq + 1 : "";
-        n++;
-        q = amp ? amp + 1 : NULL;
-    }
-    return n;
-}
-
 /* ---- the answer ----------------------------------------------------------------------------- */
 
 /* Prints the request and its answer, then aborts. */
@@ -677,13 +627,7 @@ static int run_request(const char *chunk, size_t len)
     memcpy(body_copy, body, body_len);
 
     sfm_field query[SFM_HTTP_MAX_FIELDS];
-    size_t n_query = 0;
-    char *qmark = strchr(target, '?');
-    if (qmark) {
-        *qmark = '\0';
-        n_query = parse_query(qmark + 1, query);
-    }
-    unescape(target, 0);
+    size_t n_query = sfm_fuzz_server_target(target, query);
 
     sfm_request req = {
         .peer = g.peers[peer],

@@ -31,6 +31,7 @@ typedef struct ref_pair {
     size_t value, value_len;
 } ref_pair;
 
+/* The reference shares no code with form.c, not even this. */
 static int hex_digit(unsigned char c)
 {
     if (c >= '0' && c <= '9')

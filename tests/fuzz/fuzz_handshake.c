@@ -222,7 +222,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             drain(sv[1]);
             if (io != SFM_IO_OK && io != SFM_IO_WANT_READ && io != SFM_IO_WANT_WRITE)
                 break;
-            if (io == SFM_IO_WANT_READ && f.shut && !sfm_tls_buffered(&t))
+            if (io == SFM_IO_WANT_READ && f.shut && !sfm_tls_may_read(&t))
                 break;
         }
         static const char reply[] = "HTTP/1.1 204 No Content\r\n\r\n";

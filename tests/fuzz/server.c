@@ -2,6 +2,9 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "utf8.h"
 
 #define ORG_ERR_LEN 65536
 
@@ -72,4 +75,54 @@ void sfm_fuzz_server_free(sfm_fuzz_server *s)
     sfm_store_close(s->store);
     sfm_org_unref(s->org);
     sfm_fuzz_ca_remove(s->dir);
+}
+
+/* Percent-decodes s in place as libmicrohttpd does ('+' a space when `plus`); a decoded NUL ends it. */
+static void unescape(char *s, int plus)
+{
+    char *o = s;
+    for (char *p = s; *p; p++) {
+        if (*p == '%' && sfm_hex_digit((unsigned char)p[1]) >= 0 && sfm_hex_digit((unsigned char)p[2]) >= 0) {
+            *o++ = (char)(sfm_hex_digit((unsigned char)p[1]) * 16 + sfm_hex_digit((unsigned char)p[2]));
+            p += 2;
+            if (o[-1] == '\0')
+                return;
+        } else {
+            *o++ = plus && *p == '+' ? ' ' : *p;
+        }
+    }
+    *o = '\0';
+}
+
+static size_t parse_query(char *q, sfm_field *fields)
+{
+    size_t n = 0;
+    while (q && *q && n < SFM_HTTP_MAX_FIELDS) {
+        char *amp = strchr(q, '&');
+        if (amp)
+            *amp = '\0';
+        char *eq = strchr(q, '=');
+        if (eq)
+            *eq = '\0';
+        unescape(q, 1);
+        if (eq)
+            unescape(eq + 1, 1);
+        fields[n].name = q;
+        fields[n].value = eq ? eq + 1 : "";
+        n++;
+        q = amp ? amp + 1 : NULL;
+    }
+    return n;
+}
+
+size_t sfm_fuzz_server_target(char *target, sfm_field *query)
+{
+    size_t n = 0;
+    char *qmark = strchr(target, '?');
+    if (qmark) {
+        *qmark = '\0';
+        n = parse_query(qmark + 1, query);
+    }
+    unescape(target, 0);
+    return n;
 }

@@ -47,4 +47,12 @@ void sfm_fuzz_server_clean(sfm_fuzz_server *s);
 
 void sfm_fuzz_server_free(sfm_fuzz_server *s);
 
+/**
+ * Splits a request target "/path?a=1&b&c=" in place as the bridge hands it
+ * to the handlers: the path percent-decoded, the query as decoded fields
+ * ('+' a space; a bare name has the value ""), pointing into `target`.
+ * Returns how many query fields.
+ */
+size_t sfm_fuzz_server_target(char *target, sfm_field *query);
+
 #endif

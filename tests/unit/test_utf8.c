@@ -83,12 +83,27 @@ static void test_utf8_repair_puts_u_fffd_for_each_bad_byte(void **state)
     assert_int_equal(out[8], '\0');
 }
 
+static void test_hex_digit_takes_both_cases_and_nothing_else(void **state)
+{
+    (void)state;
+    const char *digits = "0123456789abcdef", *upper = "ABCDEF";
+    for (int v = 0; v < 16; v++)
+        assert_int_equal(sfm_hex_digit(digits[v]), v);
+    for (int v = 0; v < 6; v++)
+        assert_int_equal(sfm_hex_digit(upper[v]), 10 + v);
+    /* the neighbours of each range, NUL and a high byte */
+    const int others[] = {'/', ':', '@', 'G', '`', 'g', ' ', '%', 0, 0xff};
+    for (size_t k = 0; k < sizeof(others) / sizeof(others[0]); k++)
+        assert_int_equal(sfm_hex_digit(others[k]), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8_seq_is_the_length_of_a_valid_sequence_else_0),
         cmocka_unit_test(test_utf8_count_counts_code_points_or_refuses_bad_text),
         cmocka_unit_test(test_utf8_repair_puts_u_fffd_for_each_bad_byte),
+        cmocka_unit_test(test_hex_digit_takes_both_cases_and_nothing_else),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
